@@ -1,0 +1,57 @@
+"""Writing to the outbox: record before send. The caller's transaction holds the change and
+its notices together, and the unique key makes a repeated enqueue a no-op."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from alerts.models import OutboxRow
+
+CHANNELS = ("pagerduty", "email", "webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One event for one recipient.
+
+    `key` must be stable for "this event to this recipient" (e.g.
+    `pd:incident-7:trigger:2` or `email:incident-7:update-12:subscriber-40`), so that
+    enqueueing it again changes nothing. `ordering_key` (e.g. `incident-7`) keeps one
+    incident's deliveries in order.
+    """
+
+    key: str
+    channel: str
+    recipient: str
+    event_type: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    ordering_key: str | None = None
+
+
+def enqueue(session: Session, notices: Sequence[Notice], now: datetime) -> int:
+    """Add notices to the outbox in the caller's transaction; how many were new."""
+    if not notices:
+        return 0
+    for notice in notices:
+        if notice.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {notice.channel!r}")
+    keys = [n.key for n in notices]
+    known = set(session.scalars(select(OutboxRow.key).where(OutboxRow.key.in_(keys))))
+    rows = [{"key": n.key, "channel": n.channel, "recipient": n.recipient,
+             "event_type": n.event_type, "ordering_key": n.ordering_key,
+             "payload": dict(n.payload), "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
+            for n in notices if n.key not in known]
+    if not rows:
+        return 0
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(OutboxRow).on_conflict_do_nothing(index_elements=["key"]),
+                    rows)
+    return len(rows)

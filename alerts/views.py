@@ -1,0 +1,78 @@
+"""What admins see of deliveries: the outbox (API) and the failing webhooks and dead
+notices (admin page), so a receiver that keeps failing does not fail silently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+from sqlalchemy import or_, select
+
+from alerts.models import OutboxRow
+from core.errors import BellwetherError
+from core.login import require_user
+from core.models import Role
+from core.openapi import operation
+from core.web import request_session, require_role
+from status.models import Subscriber
+
+bp = Blueprint("alerts", __name__)
+STATUSES = ("pending", "sending", "delivered", "dead")
+
+
+def _row_json(row: OutboxRow) -> dict[str, Any]:
+    return {"id": row.id, "key": row.key, "channel": row.channel, "event_type": row.event_type,
+            "ordering_key": row.ordering_key, "status": row.status, "attempts": row.attempts,
+            "created_at": row.created_at.isoformat(),
+            "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+            "next_attempt_at": row.next_attempt_at.isoformat(), "last_error": row.last_error}
+
+
+def _since() -> datetime | None:
+    raw = request.args.get("since")
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BellwetherError("'since' must be an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise BellwetherError("'since' must carry a time zone")
+    return value
+
+
+@bp.get("/api/v1/outbox")
+@operation(query={"since": {"type": "string"}, "status": {"type": "string", "enum": STATUSES},
+                  "channel": {"type": "string"}}, tags=("alerts",))
+@require_role(Role.SUPPORT)
+def outbox() -> Any:
+    """Recent outbox rows (pages, emails, webhooks) with their delivery state."""
+    query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(1000)
+    since = _since()
+    if since is not None:
+        query = query.where(OutboxRow.created_at >= since)
+    status = request.args.get("status")
+    if status:
+        if status not in STATUSES:
+            raise BellwetherError(f"'status' must be one of {', '.join(STATUSES)}")
+        query = query.where(OutboxRow.status == status)
+    if request.args.get("channel"):
+        query = query.where(OutboxRow.channel == request.args["channel"])
+    return jsonify({"rows": [_row_json(row) for row in request_session().scalars(query)]})
+
+
+def failing_subscribers() -> list[Subscriber]:
+    return list(request_session().scalars(
+        select(Subscriber).where(or_(Subscriber.consecutive_failures > 0,
+                                     Subscriber.disabled_at.is_not(None)))
+        .order_by(Subscriber.disabled_at.is_(None), Subscriber.id)))
+
+
+@bp.get("/admin/deliveries")
+@require_user()
+def deliveries_page() -> Any:
+    dead = request_session().scalars(select(OutboxRow).where(OutboxRow.status == "dead")
+                                     .order_by(OutboxRow.id.desc()).limit(100))
+    return render_template("admin/deliveries.html", subscribers=failing_subscribers(),
+                           dead=list(dead))

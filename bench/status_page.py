@@ -1,0 +1,542 @@
+"""The public status page under load: `bellwether up` against a Flask hello-world ceiling.
+
+Run: `.venv/bin/python bench/status_page.py [--seconds 10] [--rounds 3] [--connections 64]
+[--threads 2] [--no-what-if] [--profile]`.
+
+Servers, each in its own process, all started before measuring:
+
+* `up`: `python app.py up` with a temporary BELLWETHER_DATA_DIR (embedded SQLite), a free
+  BELLWETHER_HTTP_PORT and BELLWETHER_PROBE_INTERVAL_S=5, so probes, the commerce set they
+  probe and the publish job keep running while it is measured. Measuring starts once
+  GET /api/v2/summary.json answers 200 from the static copy (the file
+  <data dir>/public/api/v2/summary.json exists and the answer has Last-Modified, which only
+  the file path sends).
+* `hello`, the ceiling: a Flask hello-world (one route, 13 bytes) on `core.servers.Listener`
+  with `settings.server_threads` threads, as `up` serves its web app.
+* what-ifs (not the product, for "where the time goes"; `--no-what-if` skips them):
+  `alone`, the same web app (`create_app`) on the same Listener reading the same static
+  copy, without the probes, commerce set and jobs of `up`; `tuned hello` and `tuned alone`,
+  the same two on a cheroot server with a listen backlog of 1024 (cheroot's default is 5)
+  and no keep-alive connection limit (cheroot's default keeps 10); `static layer`, the
+  tuned `alone` with a small WSGI layer before Flask that answers the published pages and
+  JSON from the static copy (bytes and headers cached per file; `PublishedFiles`).
+
+Each round runs wrk once per URL; while one server is measured every other one is paused
+(SIGSTOP), so an idle `up` (its probes) never eats into the hello-world ceiling. wrk: `-t2
+-c64 --latency` (keep-alive), 2 s of warm-up per URL first, not counted. On two or more
+CPUs every server is pinned to the first CPU and wrk to the second. Medians over the
+rounds; ratios are of medians from this one run. Listen-queue overflows are the kernel's
+TcpExt ListenOverflows counter (system-wide) over each run. Requests per server CPU-second
+(from /proc/<pid>/stat; for `up` it includes its probes and jobs) say the same thing with
+less of the machine's noise in it when other tenants take CPU time. `--profile` then samples `up`
+and the web app alone with py-spy during one more run of the region page and of the
+summary each. BELLWETHER_* variables in the environment are dropped, so the defaults are
+measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import (
+    HOST,
+    PYTHON,
+    ROOT,
+    Child,
+    client_and_server_cpus,
+    free_port,
+    listen_overflows,
+    pin,
+    process_cpu_seconds,
+    say,
+    wait_for_port,
+)
+from bench._status_common import WrkRun, find_py_spy, record_pid, run_wrk, summarize
+from core.config import load_settings
+
+REGION = "europe-west1.gcp"
+PAGE, SUMMARY, STATIC = f"/regions/{REGION}/", "/api/v2/summary.json", "/static/status.css"
+TARGET_RATIO = 0.80
+TARGET_P99_MS = 50.0
+TUNED_BACKLOG = 1024
+#: Loopback only: never through a proxy the environment may name.
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: Where a profiled stack belongs: the first group with a marker in it (see summarize).
+PROFILE_GROUPS = (
+    ("commerce set (the probes' targets, in-process)", ("commerce/",)),
+    ("web app: the status views and Flask/cheroot around them", ("status/public.py",)),
+    ("publish job (status.publish)", ("status/site_jobs.py",)),
+    ("other jobs (APScheduler)", ("apscheduler/",)),
+    ("probe writer", ("probes/writer.py",)),
+    ("probe runner and scheduler", ("probes/",)),
+)
+
+
+# --- servers run as children of this script (--serve hello|web) ------------------------------
+
+def _hello_app() -> Any:
+    from flask import Flask
+
+    app = Flask("hello")
+
+    @app.get("/")
+    def hello() -> str:
+        return "Hello, World!"
+
+    return app
+
+
+def _web_app() -> Any:
+    """The web app of `up` alone, reading the static copy the `up` beside it publishes."""
+    from app import create_app
+    from status.site import public_dir
+
+    settings = load_settings()
+    return create_app(settings, parts={"public_dir": public_dir(settings)})
+
+
+PUBLISHED_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json",
+                   ".atom": "application/atom+xml"}
+
+
+class PublishedFiles:
+    """What-if, not the product: answer GET/HEAD of a published page or JSON document from
+    the static copy before Flask (bytes and headers cached per file until its mtime or size
+    changes; ETag and If-None-Match as send_file does them); anything else goes to `app`."""
+
+    def __init__(self, app: Any, root: Path, headers: dict[str, str]) -> None:
+        self.app, self.root, self.headers = app, root.resolve(), headers
+        self.cache: dict[str, tuple[tuple[int, int], bytes, list[tuple[str, str]], str]] = {}
+
+    def _file(self, path: str) -> Path | None:
+        relative = path.lstrip("/") + ("index.html" if path.endswith("/") else "")
+        if not relative or ".." in relative.split("/"):
+            return None
+        candidate = self.root / relative
+        return candidate if candidate.suffix in PUBLISHED_TYPES and candidate.is_file() else None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        found = self._file(path) if method in ("GET", "HEAD") and not path.startswith(
+            "/static/") else None
+        if found is None:
+            return self.app(environ, start_response)
+        stat = found.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = self.cache.get(path)
+        if cached is None or cached[0] != key:
+            body = found.read_bytes()
+            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            headers = [("Content-Type", PUBLISHED_TYPES[found.suffix]),
+                       ("Content-Length", str(len(body))), ("ETag", etag),
+                       ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
+                       ("Cache-Control", "public, max-age=5"), *self.headers.items()]
+            if found.suffix == ".json":
+                headers.append(("Access-Control-Allow-Origin", "*"))
+            cached = (key, body, headers, etag)
+            self.cache[path] = cached
+        _, body, headers, etag = cached
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Length"])
+            return [b""]
+        start_response("200 OK", headers)
+        return [b"" if method == "HEAD" else body]
+
+
+def _security_headers() -> dict[str, str]:
+    try:
+        from core.headers import HEADERS
+    except ImportError:  # another engineer's module, not there in every tree
+        return {}
+    return dict(HEADERS)
+
+
+def serve(kind: str, port: int, threads: int, tuned: bool) -> None:
+    """Serve `kind` until SIGTERM: on core.servers.Listener, or a tuned cheroot server."""
+    if kind == "hello":
+        app = _hello_app()
+    elif kind == "web":
+        app = _web_app()
+    else:
+        from status.site import public_dir
+
+        app = PublishedFiles(_web_app(), public_dir(load_settings()), _security_headers())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if not tuned:
+        from core.servers import Listener
+
+        listener = Listener(kind, app, host=HOST, port=port, threads=threads)
+        listener.start()
+        stop.wait()
+        listener.stop()
+        return
+    from cheroot import wsgi
+
+    # Listener's arguments, plus the two changes this what-if measures.
+    server = wsgi.Server((HOST, port), app, numthreads=threads, server_name=kind,
+                         reuse_port=True, timeout=10, shutdown_timeout=2,
+                         request_queue_size=TUNED_BACKLOG)
+    server.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot: None = no limit
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    stop.wait()
+    server.stop()
+    thread.join(timeout=5)
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+@dataclass
+class Series:
+    """The wrk runs of one URL on one server, with the server's CPU and listen overflows."""
+
+    label: str
+    runs: list[WrkRun] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    overflows: list[int] = field(default_factory=list)
+
+    def median(self, attribute: str) -> float:
+        values = [getattr(r, attribute) for r in self.runs if getattr(r, attribute) is not None]
+        return statistics.median(values) if values else float("nan")
+
+    def per_cpu(self) -> float:
+        """Median requests per CPU-second of the server process (all its threads)."""
+        return statistics.median(r.requests / c if c > 0 else float("nan")
+                                 for r, c in zip(self.runs, self.cpu, strict=True))
+
+
+@dataclass
+class Server:
+    name: str
+    child: Child
+    base: str
+
+
+def pinned_to(cpu: int | None) -> Callable[[], None] | None:
+    """A preexec_fn that pins the child to `cpu` (None: not pinned)."""
+    if cpu is None:
+        return None
+
+    def pin_child() -> None:
+        pin(cpu)
+
+    return pin_child
+
+
+@contextlib.contextmanager
+def only(measured: Server, servers: list[Server]) -> Iterator[None]:
+    """SIGSTOP every server but `measured` (they take no CPU meanwhile); SIGCONT after."""
+    others = [s for s in servers if s is not measured]
+    for server in others:
+        os.kill(server.child.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for server in others:
+            os.kill(server.child.pid, signal.SIGCONT)
+
+
+def measure(server: Server, path: str, args: argparse.Namespace, wrk_cpu: int | None,
+            series: Series | None, seconds: float | None = None) -> WrkRun:
+    before, dropped = process_cpu_seconds(server.child.pid), listen_overflows()
+    began = time.perf_counter()
+    run = run_wrk(server.base + path, seconds or args.seconds, args.connections, args.threads,
+                  pinned_to(wrk_cpu))
+    wall = time.perf_counter() - began
+    # The server's CPU over wrk's whole life, scaled to wrk's own measuring time.
+    cpu = (process_cpu_seconds(server.child.pid) - before) * min(1.0, run.seconds / wall)
+    overflows = listen_overflows() - dropped
+    if series is not None:
+        series.runs.append(run)
+        series.cpu.append(cpu)
+        series.overflows.append(overflows)
+        p99 = f"{run.p99_ms:.1f}" if run.p99_ms is not None else "?"
+        say(f"  {series.label}: {run.rate:,.0f} req/s, p99 {p99} ms, CPU "
+            f"{cpu / run.seconds * 100:.0f} %, {overflows} listen overflows, {run.errors} errors")
+    return run
+
+
+def fetch(url: str) -> tuple[int, dict[str, str]]:
+    try:
+        with NO_PROXY.open(url, timeout=5) as answer:
+            answer.read()
+            return int(answer.status), dict(answer.headers.items())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), {}
+    except OSError:
+        return 0, {}
+
+
+def wait_for_static_copy(base: str, data_dir: Path, up: Child, timeout: float) -> float:
+    """Seconds until summary.json is served from the published file."""
+    began = time.perf_counter()
+    published = data_dir / "public" / "api" / "v2" / "summary.json"
+    while time.perf_counter() - began < timeout:
+        if up.process.poll() is not None:
+            sys.exit(f"bellwether up exited early with {up.process.returncode}")
+        status, headers = fetch(base + SUMMARY)
+        if status == 200 and published.is_file() and "Last-Modified" in headers:
+            return time.perf_counter() - began
+        time.sleep(0.25)
+    sys.exit(f"no static copy after {timeout:g} s")
+
+
+def start_server(name: str, kind: str, threads: int, cpu: int | None, env: dict[str, str],
+                 tuned: bool = False) -> Server:
+    port = free_port()
+    argv = [PYTHON, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port),
+            "--server-threads", str(threads)] + (["--tuned"] if tuned else [])
+    child = Child(argv, env=env, cpu=cpu)
+    try:
+        wait_for_port(port, timeout=60)
+    except TimeoutError:
+        child.stop()
+        raise
+    return Server(name, child, f"http://{HOST}:{port}")
+
+
+def stored_checks(data_dir: Path) -> int:
+    path = data_dir / "bellwether.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM probe_checks").fetchone()[0])
+
+
+def up_env(data_dir: Path, port: int, interval: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
+    env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
+               BELLWETHER_PROBE_INTERVAL_S=str(interval))
+    return env
+
+
+def plan(servers: dict[str, Server], what_if: bool) -> list[tuple[str, str, str]]:
+    """(series key, server name, path) in the order of each round."""
+    rows = [("hello", "hello", "/"), ("page", "up", PAGE), ("summary", "up", SUMMARY),
+            ("static", "up", STATIC)]
+    if what_if:
+        rows += [("alone page", "alone", PAGE), ("alone summary", "alone", SUMMARY),
+                 ("tuned hello", "tuned hello", "/"), ("tuned alone page", "tuned alone", PAGE),
+                 ("tuned alone summary", "tuned alone", SUMMARY),
+                 ("layer page", "static layer", PAGE), ("layer summary", "static layer", SUMMARY)]
+    return [row for row in rows if row[1] in servers]
+
+
+LABELS = {
+    "hello": "hello-world `/` (Listener, ceiling)",
+    "page": f"up `{PAGE}`",
+    "summary": f"up `{SUMMARY}`",
+    "static": f"up `{STATIC}`",
+    "alone page": f"what-if: web app alone `{PAGE}`",
+    "alone summary": f"what-if: web app alone `{SUMMARY}`",
+    "tuned hello": "what-if: hello-world, backlog 1024, no keep-alive limit",
+    "tuned alone page": f"what-if: web app alone, tuned server, `{PAGE}`",
+    "tuned alone summary": f"what-if: web app alone, tuned server, `{SUMMARY}`",
+    "layer page": f"what-if: tuned server + static-copy WSGI layer before Flask, `{PAGE}`",
+    "layer summary": f"what-if: tuned server + static-copy WSGI layer before Flask, `{SUMMARY}`",
+}
+
+
+def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | None,
+                   wrk_cpu: int | None) -> tuple[dict[str, Series], dict[str, Any],
+                                                 dict[str, list[str]]]:
+    port = free_port()
+    facts: dict[str, Any] = {"load_start": loadavg()}
+    summaries: dict[str, list[str]] = {}
+    results: dict[str, Series] = {}
+    with tempfile.TemporaryDirectory(prefix="bw-bench-status-") as tmp, \
+            contextlib.ExitStack() as running:
+        data_dir = Path(tmp)
+        env = up_env(data_dir, port, args.interval)
+        say(f"bellwether up: port {port}, data dir {data_dir}, probe interval {args.interval} s;"
+            f" web server threads {threads}")
+        launched = time.perf_counter()
+        up = Child([PYTHON, str(ROOT / "app.py"), "up"], env=env, cpu=server_cpu)
+        running.callback(up.stop, 60)
+        wait_for_port(port, timeout=120)
+        facts["port_s"] = time.perf_counter() - launched
+        facts["static_s"] = wait_for_static_copy(f"http://{HOST}:{port}", data_dir, up, 120)
+        servers = {"up": Server("up", up, f"http://{HOST}:{port}")}
+        others = [("hello", "hello", False)]
+        if not args.no_what_if:
+            others += [("alone", "web", False), ("tuned hello", "hello", True),
+                       ("tuned alone", "web", True), ("static layer", "web-static", True)]
+        for name, kind, tuned in others:
+            # A web app beside up reads its database and static copy (up_env's data dir).
+            server = start_server(name, kind, threads, server_cpu, env, tuned)
+            running.callback(server.child.stop)
+            servers[name] = server
+        everyone = list(servers.values())
+        for _, path in (("page", PAGE), ("summary", SUMMARY), ("static", STATIC)):
+            status, headers = fetch(servers["up"].base + path)
+            facts[path] = (status, "Last-Modified" in headers, headers.get("Content-Length"))
+        rows = plan(servers, not args.no_what_if)
+        for _, name, path in rows:  # warm-up, not counted
+            with only(servers[name], everyone):
+                measure(servers[name], path, args, wrk_cpu, None, seconds=2)
+        with only(servers["up"], everyone):
+            idle_before = process_cpu_seconds(up.pid)
+            time.sleep(5)
+            facts["idle_cpu"] = (process_cpu_seconds(up.pid) - idle_before) / 5
+        results = {key: Series(LABELS[key]) for key, _, _ in rows}
+        for number in range(args.rounds):
+            say(f"round {number + 1}/{args.rounds}")
+            for key, name, path in rows:
+                with only(servers[name], everyone):
+                    measure(servers[name], path, args, wrk_cpu, results[key])
+        with only(servers["up"], everyone):
+            _, headers = fetch(servers["up"].base + PAGE)
+            facts["static_after"] = "Last-Modified" in headers
+        if args.profile:
+            profiled = [servers[name] for name in ("up", "alone") if name in servers]
+            summaries = profile(args, profiled, everyone, wrk_cpu,
+                                Path(args.profile_dir or tmp))
+        stopping = time.perf_counter()
+        facts["exit"] = up.stop(timeout=60)
+        facts["stop_s"] = time.perf_counter() - stopping
+        facts["checks"] = stored_checks(data_dir)
+    return results, facts, summaries
+
+
+def profile(args: argparse.Namespace, servers: list[Server], everyone: list[Server],
+            wrk_cpu: int | None, out_dir: Path) -> dict[str, list[str]]:
+    """py-spy on `servers` (up, and the web app alone when running), one URL at a time."""
+    py_spy = find_py_spy(args.py_spy)
+    if py_spy is None:
+        say("py-spy not found (--py-spy PATH, or `.venv/bin/pip install --target /tmp/pyspy "
+            "py-spy`): no profile")
+        return {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summaries = {}
+    for server in servers:
+        for name, path in (("page", PAGE), ("summary", SUMMARY)):
+            out = out_dir / f"{server.name.replace(' ', '-')}-{name}.txt"
+            title = f"{server.name} {path}"
+            say(f"profiling {title} with py-spy during {args.seconds:g} s")
+            spy = record_pid(py_spy, server.child.pid, args.seconds, out)
+            with only(server, everyone):
+                measure(server, path, args, wrk_cpu, Series(f"{title} (profiled)"))
+            _, errors = spy.communicate(timeout=args.seconds + 60)
+            if not out.is_file():
+                say(f"  py-spy wrote nothing: {errors.decode(errors='replace').strip()[:300]}")
+                continue
+            summaries[title] = summarize(out, groups=PROFILE_GROUPS)
+    return summaries
+
+
+# --- report -----------------------------------------------------------------------------------
+
+def loadavg() -> str:
+    """The 1, 5 and 15 min load averages: how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "?" if value is None or value != value else f"{value:,.{digits}f}"
+
+
+def report(results: dict[str, Series], args: argparse.Namespace, facts: dict[str, Any],
+           summaries: dict[str, list[str]], threads: int, pinned: bool) -> None:
+    ceiling = results["hello"].median("rate")
+    tuned = results.get("tuned hello")
+    hello_per_cpu = results["hello"].per_cpu()
+    say("\n| server and URL | req/s per round | median req/s | / hello | p50 ms | p99 ms "
+        "| p99 ms worst | server CPU % | req per server CPU-s (/ hello) | listen overflows "
+        "| errors |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|")
+    for series in results.values():
+        rate = series.median("rate")
+        worst = max((r.p99_ms for r in series.runs if r.p99_ms is not None), default=None)
+        cpu = statistics.median(c / r.seconds * 100 for c, r in
+                                zip(series.cpu, series.runs, strict=True))
+        say(f"| {series.label} | {' / '.join(f'{r.rate:,.0f}' for r in series.runs)} "
+            f"| {rate:,.0f} | {rate / ceiling:.2f} | {_fmt(series.median('p50_ms'))} "
+            f"| {_fmt(series.median('p99_ms'))} | {_fmt(worst)} | {cpu:.0f} "
+            f"| {series.per_cpu():,.0f} ({series.per_cpu() / hello_per_cpu:.2f}) "
+            f"| {statistics.median(series.overflows):,.0f} "
+            f"| {sum(r.errors for r in series.runs)} |")
+    say("")
+    for key in ("page", "summary"):
+        ratio = results[key].median("rate") / ceiling
+        p99 = results[key].median("p99_ms")
+        say(f"{key}/hello = {ratio:.2f} (target ≥ {TARGET_RATIO:.2f}: "
+            f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); p99 {_fmt(p99)} ms (target < "
+            f"{TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'})")
+    if tuned is not None:
+        for key in ("tuned alone page", "tuned alone summary", "layer page", "layer summary"):
+            say(f"what-if {key} / tuned hello = "
+                f"{results[key].median('rate') / tuned.median('rate'):.2f}")
+    say(f"\nload average at the end: {loadavg()} (start: {facts['load_start']})")
+    say(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency, "
+        f"{args.rounds} rounds, the other servers SIGSTOPped while one is measured; server "
+        f"threads {threads}; {'servers on CPU 0, wrk on CPU 1' if pinned else 'unpinned'}")
+    say(f"up: port open after {facts['port_s']:.1f} s, static copy served after a further "
+        f"{facts['static_s']:.1f} s; idle CPU {facts['idle_cpu'] * 100:.0f} % of a core "
+        f"(probes every {args.interval} s); (status, from the static copy, bytes) before: "
+        f"{[facts[p] for p in (PAGE, SUMMARY, STATIC)]}; page still static after: "
+        f"{facts['static_after']}; {facts['checks']:,} checks stored; SIGTERM → exit "
+        f"{facts['exit']} in {facts['stop_s']:.1f} s")
+    for title, lines in summaries.items():
+        say(f"\nprofile of {title}:\n")
+        for line in lines:
+            say(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--interval", type=int, default=5, help="BELLWETHER_PROBE_INTERVAL_S")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin servers and wrk")
+    parser.add_argument("--no-what-if", action="store_true", help="only hello and up")
+    parser.add_argument("--profile", action="store_true", help="py-spy the up process")
+    parser.add_argument("--profile-dir", default="", help="keep py-spy's raw stacks here")
+    parser.add_argument("--py-spy", default=None, help="path of the py-spy binary")
+    parser.add_argument("--serve", choices=("hello", "web", "web-static"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--tuned", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--server-threads", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.server_threads, args.tuned)
+        return
+    if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 120:
+        sys.exit("--rounds must be 1..20 and --seconds 1..120")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
+    threads = load_settings(env).server_threads
+    server_cpu, wrk_cpu = (None, None) if args.no_pin else client_and_server_cpus()
+    results, facts, summaries = run_everything(args, threads, server_cpu, wrk_cpu)
+    report(results, args, facts, summaries, threads, server_cpu is not None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The running commerce set: a router and three zone listeners per region, and the loops
+that keep it honest (faults applied, zones health-checked, messages and imports processed).
+
+1. Every 0.2 s the control loop reads the active faults from the database (so a fault
+   injected through any Bellwether process applies here) and stops or starts listeners.
+2. Every second each router checks its zones.
+3. Every 0.1 s the worker loop delivers queued messages and runs due import batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from commerce import store
+from commerce.background import deliver_pending_messages, process_imports
+from commerce.catalog import ZONES
+from commerce.faults import FaultView
+from commerce.proxy import RegionRouter
+from commerce.zone import ZoneContext, create_zone_app
+from core.clock import Clock
+from core.config import Settings
+from core.db import SessionFactory, session_scope
+from core.servers import Listener
+
+log = logging.getLogger(__name__)
+
+CONTROL_INTERVAL_S = 0.2
+HEALTH_INTERVAL_S = 1.0
+WORKER_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class RegionEndpoints:
+    region: str
+    router_url: str
+    zone_urls: dict[str, str]
+
+
+class Fleet:
+    """Starts, reconciles and stops the commerce listeners of one Bellwether instance."""
+
+    def __init__(self, settings: Settings, factory: SessionFactory, clock: Clock,
+                 instance: str = "default") -> None:
+        self.settings = settings
+        self.factory = factory
+        self.clock = clock
+        self.instance = instance
+        self.regions = settings.regions
+        self._faults = FaultView()
+        self._stop = threading.Event()
+        self._refresh_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.zones: dict[tuple[str, str], Listener] = {}
+        self.routers: dict[str, Listener] = {}
+        self.region_routers: dict[str, RegionRouter] = {}
+        self._build_listeners()
+
+    def faults(self) -> FaultView:
+        return self._faults
+
+    def _port(self, index: int) -> int:
+        base = self.settings.commerce_port_base
+        return base + index if base else 0
+
+    def _build_listeners(self) -> None:
+        threads = max(4, self.settings.server_threads // 2)
+        index = 0
+        for region in self.regions:
+            for zone in ZONES:
+                ctx = ZoneContext(region=region, zone=zone, session_factory=self.factory,
+                                  clock=self.clock, faults=self.faults,
+                                  max_body_bytes=self.settings.max_body_bytes)
+                self.zones[(region, zone)] = Listener(f"{region}-{zone}", create_zone_app(ctx),
+                                                      port=self._port(index), threads=threads)
+                index += 1
+            router = RegionRouter(region, {z: self.zones[(region, z)].port for z in ZONES},
+                                  self.settings.max_body_bytes)
+            self.region_routers[region] = router
+            self.routers[region] = Listener(f"{region}-router", router, port=self._port(index),
+                                            threads=threads)
+            index += 1
+
+    def endpoints(self) -> list[RegionEndpoints]:
+        return [RegionEndpoints(region, self.routers[region].url,
+                                {z: self.zones[(region, z)].url for z in ZONES})
+                for region in self.regions]
+
+    def start(self) -> None:
+        """Seed each region, apply the faults already stored, start listeners and loops."""
+        now = self.clock.now()
+        with session_scope(self.factory) as session:
+            for region in self.regions:
+                store.region_secret(session, region, now)
+                store.probe_credentials(session, region, now)
+            rows: list[tuple[str, str | None, str]] = [
+                (e.region, None, e.router_url) for e in self.endpoints()]
+            rows += [(e.region, z, url) for e in self.endpoints() for z, url in e.zone_urls.items()]
+            store.replace_endpoints(session, self.instance, rows, now)
+        self.refresh_faults()
+        for name, interval, step in (("control", CONTROL_INTERVAL_S, self.refresh_faults),
+                                     ("health", HEALTH_INTERVAL_S, self._check_health),
+                                     ("worker", WORKER_INTERVAL_S, self._work)):
+            thread = threading.Thread(target=self._loop, args=(interval, step),
+                                      name=f"commerce-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        stoppers = [threading.Thread(target=listener.stop)
+                    for listener in [*self.routers.values(), *self.zones.values()]]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=10)
+
+    def refresh_faults(self) -> None:
+        """Read the active faults and make every listener match them.
+
+        One refresh at a time: a loop applying an older read after a newer one would restart
+        a listener that a fault has just stopped.
+        """
+        with self._refresh_lock:
+            with session_scope(self.factory) as session:
+                faults = store.active_faults(session, self.clock.now())
+            self._faults = FaultView(tuple(faults))
+            for (region, zone), listener in self.zones.items():
+                listener.set_running(not self._faults.zone_down(region, zone))
+            for region, listener in self.routers.items():
+                listener.set_running(not self._faults.region_down(region))
+
+    def _check_health(self) -> None:
+        for router in self.region_routers.values():
+            router.check_health()
+
+    def _work(self) -> None:
+        deliver_pending_messages(self.factory, self._faults, self.regions, self.clock.now())
+        process_imports(self.factory, self._faults, self.regions, self.clock.now)
+
+    def _loop(self, interval: float, step: Callable[[], None]) -> None:
+        while not self._stop.is_set():
+            try:
+                step()
+            except Exception:  # a loop that dies silently would freeze the fleet
+                log.exception("commerce %s step failed; retrying", step.__name__)
+            self._stop.wait(interval)

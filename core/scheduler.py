@@ -1,0 +1,76 @@
+"""Background jobs: each a named function in a package's job table, run by APScheduler
+or by hand (`bellwether jobs run NAME`).
+
+Several workers are safe because every job claims its rows in the database, never because
+only one scheduler runs: APScheduler's job stores must not be shared between processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from core.clock import Clock
+from core.config import Settings
+from core.db import SessionFactory
+from core.errors import NotFound
+
+log = logging.getLogger("bellwether.jobs")
+
+
+@dataclass
+class JobContext:
+    """What every job gets: never an app context, always arguments."""
+
+    settings: Settings
+    clock: Clock
+    session_factory: SessionFactory
+    parts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A background job: its stable name, how often it runs, and what it does.
+
+    `run` returns how many items it handled, for logs and `bellwether jobs run`.
+    """
+
+    name: str
+    every: timedelta
+    run: Callable[[JobContext], int]
+    description: str = ""
+
+
+def find_job(jobs: Iterable[Job], name: str) -> Job:
+    for job in jobs:
+        if job.name == name:
+            return job
+    raise NotFound(f"no job named {name!r}; `bellwether jobs list` shows them")
+
+
+def _guarded(job: Job, ctx: JobContext) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job.run(ctx)
+        except Exception:  # a failing pass is logged and tried again at the next interval
+            log.exception("job %s failed", job.name)
+
+    return run
+
+
+def build_scheduler(jobs: Sequence[Job], ctx: JobContext,
+                    interval_scale: float = 1.0) -> BackgroundScheduler:
+    """One in-memory APScheduler with every job, coalesced, never two runs of one job at once."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for job in jobs:
+        seconds = max(0.2, job.every.total_seconds() * interval_scale)
+        scheduler.add_job(_guarded(job, ctx), IntervalTrigger(seconds=seconds), id=job.name,
+                          name=job.name, replace_existing=True, coalesce=True,
+                          max_instances=1, misfire_grace_time=max(1, int(seconds)))
+    return scheduler

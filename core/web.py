@@ -1,0 +1,128 @@
+"""Flask plumbing every blueprint shares: the request session, JSON bodies, roles, errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
+
+from core.auth import Principal, principal_for_token
+from core.db import session_scope
+from core.errors import BellwetherError, Forbidden, Unauthorized
+from core.models import Role
+from core.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_runtime() -> Runtime:
+    return cast(Runtime, current_app.extensions["bellwether"])
+
+
+def request_session() -> Session:
+    """One session per request, opened lazily and closed on teardown."""
+    if "db_session" not in g:
+        g.db_session = current_runtime().session_factory()
+    return cast(Session, g.db_session)
+
+
+def close_request_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    if not request.is_json:
+        raise BellwetherError("send a JSON object with Content-Type: application/json",
+                              status=415, code="unsupported_media_type")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BellwetherError("the body is not valid JSON", code="malformed_json")
+    if not isinstance(body, dict):
+        raise BellwetherError("the body must be a JSON object", code="malformed_json")
+    return body
+
+
+def bearer_principal() -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    runtime = current_runtime()
+    with session_scope(runtime.session_factory) as session:
+        return principal_for_token(session, secret.strip(), runtime.clock.now())
+
+
+def require_role(*roles: Role) -> Callable[[F], F]:
+    """Allow the listed roles (admins always); 401 without a valid token, 403 with the wrong one."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            principal = bearer_principal()
+            if principal is None:
+                raise Unauthorized("a valid API token is required (Authorization: Bearer …)")
+            if principal.role is not Role.ADMIN and principal.role not in roles:
+                raise Forbidden(f"the {principal.role.value} role may not do this")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorate
+
+
+def problem(status: int, code: str, detail: str) -> Response:
+    response = jsonify({"error": code, "detail": detail})
+    response.status_code = status
+    return response
+
+
+class StoreId(IntegerConverter):
+    """`<int:…>` in routes, bounded to what an id column holds: past it is a 404 from the
+    router, never a database error."""
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = 0,
+                 max: int | None = 2**31 - 1, signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Errors become the contract's JSON problem bodies."""
+    app.url_map.converters["int"] = StoreId
+
+    @app.errorhandler(BellwetherError)
+    def handle_bellwether_error(exc: BellwetherError) -> Response:
+        return problem(exc.status, exc.code, exc.detail)
+
+    @app.errorhandler(DataError)
+    def handle_out_of_range(exc: DataError) -> Response:
+        """A value the database cannot hold (an id past 2**31 on PostgreSQL): the caller's
+        mistake, refused like any other bad input."""
+        close_request_session(None)
+        return problem(400, "bad_request", "a value is out of the range the store accepts")
+
+    @app.errorhandler(OperationalError)
+    def handle_database_trouble(exc: OperationalError) -> Response:
+        """The database is away or full: a clear 503/507, never a bare 500 (nothing half
+        written: the request's transaction is rolled back)."""
+        close_request_session(None)
+        text = str(exc.orig or exc).lower()
+        if "disk is full" in text or "no space left" in text:
+            return problem(507, "storage_full", "the database's disk is full; nothing was "
+                                                "stored. Free space and try again")
+        return problem(503, "database_unavailable",
+                       "the database cannot be reached right now; try again shortly")
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return problem(exc.code or 500, code, exc.description or code)

@@ -1,0 +1,282 @@
+"""Running a drill against a running Bellwether through its API: inject, watch, clear,
+and measure time to detect, to page, to notify subscribers and to resolve, and the SLA
+minutes booked.
+
+1. Wait until the watched components are operational (a drill starts from calm).
+2. Inject the fault; poll states, incidents and the outbox until what is expected has
+   happened (or, for drills that expect nothing, for a hold period to see nothing does).
+3. Clear the fault; wait until the incident resolves and the rollups cover the drill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.clock import Clock
+from core.remote import RemoteApi
+from drills.scenarios import Scenario
+
+
+@dataclass
+class DrillResult:
+    """What happened in one drill, beside what should have."""
+
+    scenario: str
+    title: str
+    expected: str
+    injected_at: datetime
+    cleared_at: datetime | None = None
+    states_seen: dict[str, list[str]] = field(default_factory=dict)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    detect_s: float | None = None
+    page_s: float | None = None
+    notify_s: float | None = None
+    resolve_s: float | None = None
+    pages: int = 0
+    down_minutes: int | None = None
+    down_by_component: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def observed(self) -> str:
+        states = ", ".join(f"{c} {'→'.join(s)}" for c, s in sorted(self.states_seen.items())
+                           ) or "all operational"
+        titles = "; ".join(str(i.get("title")) for i in self.incidents)
+        incident = f"{len(self.incidents)} incident(s): {titles}" if self.incidents \
+            else "no incident"
+        return f"{states}; {incident}; {self.pages} page(s)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "title": self.title, "expected": self.expected,
+                "observed": self.observed, "passed": self.passed,
+                "injected_at": self.injected_at.isoformat(),
+                "cleared_at": self.cleared_at.isoformat() if self.cleared_at else None,
+                "time_to_detect_s": self.detect_s, "time_to_page_s": self.page_s,
+                "time_to_notify_s": self.notify_s, "time_to_resolve_s": self.resolve_s,
+                "sla_down_minutes": self.down_minutes,
+                "sla_down_minutes_by_component": self.down_by_component,
+                "states_seen": self.states_seen, "problems": self.problems}
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class Drill:
+    """One scenario against one region of a running instance."""
+
+    def __init__(self, api: RemoteApi, clock: Clock, region: str, interval_s: float,
+                 say: Callable[[str], None] = lambda _line: None) -> None:
+        self.api, self.clock, self.region = api, clock, region
+        self.interval_s, self.say = interval_s, say
+
+    # --- reading the instance ---------------------------------------------------------------
+
+    def states(self, watched: tuple[str, ...]) -> dict[str, str]:
+        rows = self.api.call("GET", "/api/v1/states")["states"]
+        return {r["component"]: r["state"] for r in rows
+                if r["region"] == self.region and r["component"] in watched}
+
+    def incidents_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Incidents about outages opened since `since` in the region. Burn-rate alerts are
+        left out: they follow from the downtime of earlier drills, by design (spec §7)."""
+        rows = self.api.call("GET", "/api/v1/incidents", params={"state": "all",
+                                                                 "limit": "50"})
+        return [i for i in rows["incidents"]
+                if (_parse(i["timeline"]["opened_at"]) or since) >= since
+                and i.get("origin") != "burn_rate"
+                and any(c["region"] == self.region for c in i["components"])]
+
+    def outbox_since(self, since: datetime) -> list[dict[str, Any]]:
+        rows = self.api.call("GET", "/api/v1/outbox", params={"since": since.isoformat()})
+        return list(rows["rows"])
+
+    def wait(self, what: str, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Poll `done` until it holds or the deadline passes (a check every 0.5 s)."""
+        deadline = self.clock.monotonic() + timeout_s
+        while self.clock.monotonic() < deadline:
+            if done():
+                return True
+            self.clock.sleep(0.5)
+        self.say(f"  … gave up waiting for {what} after {timeout_s:.0f} s")
+        return done()
+
+    # --- the drill ---------------------------------------------------------------------------
+
+    def run(self, scenario: Scenario) -> DrillResult:
+        self.say(f"drill {scenario.name}: {scenario.title} in {self.region}")
+        calm = self.wait("calm before the drill", lambda: set(self.states(
+            scenario.watched).values()) <= {"operational"}, self._long())
+        if not calm:
+            self.say("  starting although not every component is operational")
+        self._fresh_minute(scenario)
+        fault = self.api.call("POST", "/api/v1/faults",
+                              json={**scenario.fault, "region": self.region})
+        result = DrillResult(scenario.name, scenario.title, scenario.expected,
+                             self.clock.now())
+        try:
+            self._watch(scenario, result)
+        finally:
+            self.api.call("DELETE", f"/api/v1/faults/{fault['id']}")
+            result.cleared_at = self.clock.now()
+        self._recover(scenario, result)
+        self._judge(scenario, result)
+        verdict = "as expected" if result.passed else "; ".join(result.problems)
+        self.say(f"  {result.observed} — {verdict}")
+        return result
+
+    def _fresh_minute(self, scenario: Scenario) -> None:
+        """Start in a minute that no earlier drill booked downtime in, so the SLA minutes
+        counted are this drill's own (after the rollups have caught up with the checks)."""
+        self.clock.sleep(max(8.0, 2 * self.interval_s))
+        now = self.clock.now()
+        start = now.replace(second=0, microsecond=0)
+        if all(int(self._minutes(c, start, now)["counts"]["down"]) == 0
+               for c in scenario.watched):
+            return
+        wait = 60.5 - now.second - now.microsecond / 1e6
+        self.say(f"  waiting {wait:.0f} s for a minute without earlier downtime")
+        self.clock.sleep(wait)
+
+    def _long(self) -> float:
+        return max(30.0, 25 * self.interval_s)
+
+    def _watch(self, scenario: Scenario, result: DrillResult) -> None:
+        start = result.injected_at
+        expected = dict(scenario.expect_states)
+
+        def reached() -> bool:
+            seen = self.states(scenario.watched)
+            for component, state in seen.items():
+                history = result.states_seen.setdefault(component, [])
+                if state != "operational" and state not in history:
+                    history.append(state)
+            result.states_seen = {c: h for c, h in result.states_seen.items() if h}
+            if expected and result.detect_s is None and all(
+                    s in result.states_seen.get(c, []) for c, s in expected.items()):
+                result.detect_s = (self.clock.now() - start).total_seconds()
+            if scenario.expect_incident:
+                self._paging(result, start)
+                return result.detect_s is not None and result.page_s is not None \
+                    and result.notify_s is not None
+            return result.detect_s is not None if expected else False
+
+        if scenario.expect_incident or expected:
+            self.wait("the expected reaction", reached, self._long())
+        # Hold a while more: nothing unexpected may follow (pages, other incidents).
+        hold = self.clock.monotonic() + max(6.0, 6 * self.interval_s)
+        while self.clock.monotonic() < hold:
+            reached()
+            self.clock.sleep(0.5)
+        self._paging(result, start)
+
+    def _paging(self, result: DrillResult, start: datetime) -> None:
+        result.incidents = self.incidents_since(start - timedelta(seconds=1))
+        rows = self.outbox_since(start - timedelta(seconds=1))
+        mine = {f"incident-{i['id']}" for i in result.incidents}
+        triggers = [r for r in rows if r["channel"] == "pagerduty"
+                    and r["event_type"] == "page.trigger" and r["ordering_key"] in mine]
+        result.pages = len({r["ordering_key"] for r in triggers})
+        for row in triggers:
+            delivered = _parse(row["delivered_at"])
+            if delivered and result.page_s is None:
+                result.page_s = (delivered - start).total_seconds()
+        notices = [r for r in rows if r["channel"] in ("email", "webhook")
+                   and str(r["event_type"]).startswith("incident.")]
+        delivered_notices = [_parse(r["delivered_at"]) for r in notices if r["delivered_at"]]
+        if delivered_notices and result.notify_s is None:
+            result.notify_s = (min(d for d in delivered_notices if d) - start).total_seconds()
+
+    def _recover(self, scenario: Scenario, result: DrillResult) -> None:
+        start = result.injected_at
+        if scenario.expect_incident or result.incidents:
+            def resolved() -> bool:
+                incidents = self.incidents_since(start - timedelta(seconds=1))
+                result.incidents = incidents
+                times = [_parse(i["timeline"]["resolved_at"]) for i in incidents]
+                if incidents and all(times):
+                    result.resolve_s = (max(t for t in times if t) - start).total_seconds()
+                    return True
+                return False
+
+            self.wait("the incident to resolve itself", resolved, self._long())
+        self.wait("operational again", lambda: set(self.states(scenario.watched).values())
+                  <= {"operational"}, self._long())
+        result.down_minutes = self._booked(scenario, result)
+
+    def _booked(self, scenario: Scenario, result: DrillResult) -> int | None:
+        """The most SLA down minutes any watched component booked during the drill."""
+        since = result.injected_at
+        until = self.clock.now()
+        last_minute = int(until.timestamp()) // 60 - 1
+        worst: int | None = None
+        for component in scenario.watched:
+            def rolled(name: str = component) -> bool:
+                answer = self._minutes(name, since, until)
+                return (answer["last_rolled_minute"] or 0) >= last_minute
+
+            self.wait(f"rollups of {component}", rolled, max(20.0, 5 * self.interval_s))
+            down = int(self._minutes(component, since, until)["counts"]["down"])
+            if down:
+                result.down_by_component[component] = down
+            worst = down if worst is None else max(worst, down)
+        return worst
+
+    def _minutes(self, component: str, since: datetime, until: datetime) -> dict[str, Any]:
+        answer: dict[str, Any] = self.api.call("GET", "/api/v1/minutes", params={
+            "component": component, "region": self.region, "since": since.isoformat(),
+            "until": until.isoformat()})
+        return answer
+
+    def _judge(self, scenario: Scenario, result: DrillResult) -> None:
+        problems = result.problems
+        for component, state in scenario.expect_states.items():
+            if state not in result.states_seen.get(component, []):
+                problems.append(f"{component} never became {state}")
+        # Slowness elsewhere (a loaded machine) is shown in `observed` but is no failure of
+        # the monitor; an outage where none belongs is.
+        strays = sorted(c for c, seen in result.states_seen.items()
+                        if c not in scenario.expect_states
+                        and {"partial_outage", "major_outage"} & set(seen))
+        problems.extend(f"{c} left operational ({', '.join(result.states_seen[c])})"
+                        for c in strays)
+        if scenario.expect_incident:
+            problems.extend(_incident_problems(scenario, result))
+        else:
+            problems.extend(_calm_problems(result))
+
+
+def _incident_problems(scenario: Scenario, result: DrillResult) -> list[str]:
+    """What is wrong with a drill that must open one incident, page once and resolve."""
+    problems = []
+    if len(result.incidents) != 1:
+        problems.append(f"{len(result.incidents)} incidents instead of one")
+    elif scenario.root and scenario.root not in str(result.incidents[0]["title"]):
+        problems.append(f"the incident is not named after {scenario.root}")
+    if result.pages != 1:
+        problems.append(f"{result.pages} pages instead of one")
+    if result.notify_s is None:
+        problems.append("no subscriber was notified")
+    if result.resolve_s is None:
+        problems.append("the incident did not resolve itself")
+    return problems
+
+
+def _calm_problems(result: DrillResult) -> list[str]:
+    """What is wrong with a drill after which nothing may be opened, paged or booked."""
+    problems = []
+    if result.incidents:
+        problems.append(f"{len(result.incidents)} incident(s) where none belong")
+    if result.pages:
+        problems.append(f"{result.pages} page(s) where none belong")
+    if result.down_by_component:
+        booked = ", ".join(f"{c} {n}" for c, n in sorted(result.down_by_component.items()))
+        problems.append(f"SLA down minutes booked: {booked}")
+    return problems

@@ -1,0 +1,3 @@
+"""Synthetic probes: definitions, the async runner, locations and agents, results, rollups
+and the evaluation of live component state.
+"""

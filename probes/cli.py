@@ -1,0 +1,75 @@
+"""`bellwether agent`: a remote probe location, run by hand or by a service manager."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+import click
+
+from core.cli import settings_from
+
+LOCATION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # checks store it in 64 characters
+
+
+def _location(value: str) -> str:
+    if not LOCATION.match(value):
+        raise click.BadParameter("use 1 to 64 lower-case letters, digits, '.', '_' or '-', "
+                                 f"not {value!r}", param_hint="'--location'")
+    return value
+
+
+def _server(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"give the server's base URL, like http://host:8000, "
+                                 f"not {value!r}", param_hint="'--server'")
+    return value.rstrip("/")
+
+
+@click.command("agent")
+@click.option("--location", required=True,
+              help="This location's name, as its checks record it (e.g. office-lisbon).")
+@click.option("--server", required=True, help="The Bellwether server's base URL.")
+@click.option("--token", required=True, help="An API token with the agent role.")
+@click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where checks wait to be sent [default: <data dir>/spool-<location>].")
+@click.option("--probe", "patterns", multiple=True, metavar="GLOB",
+              help="Run only the probes whose names match GLOB (repeatable; default: all).")
+@click.option("--connect-timeout", type=click.FloatRange(min=1), default=120.0,
+              show_default=True, help="Seconds to keep asking a silent server at start.")
+@click.pass_context
+def agent_command(ctx: click.Context, location: str, server: str, token: str,
+                  spool_dir: Path | None, patterns: tuple[str, ...],
+                  connect_timeout: float) -> None:
+    """Run the server's probes from this machine and send the checks to the server."""
+    from core.clock import SystemClock
+    from probes.agent import Agent, AgentConfig
+
+    location, server = _location(location), _server(server)
+    if not token.strip():
+        raise click.BadParameter("must not be empty", param_hint="'--token'")
+    spool_dir = spool_dir or settings_from(ctx).data_dir / f"spool-{location}"
+    config = AgentConfig(location=location, server=server, token=token.strip(),
+                         spool_dir=spool_dir, patterns=patterns,
+                         connect_timeout_s=connect_timeout)
+    agent = Agent(config, SystemClock(), say=click.echo)
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        agent.request_stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    click.echo(f"agent {location} → {server}; spool {spool_dir} "
+               f"({agent.spool.pending_checks} checks left from before)")
+    try:
+        if agent.start():
+            click.echo(f"probing from {location}. Press Ctrl+C to stop.")
+            agent.wait()
+        click.echo("stopping…")
+    finally:
+        left = agent.stop()
+    click.echo(f"stopped; {left} checks left in the spool")

@@ -1,0 +1,124 @@
+"""Tables of the probes package: probes, raw checks, minute rollups, live state and its history.
+
+Raw checks are kept for a bounded time; rollups forever. Every report reads rollups, with
+the primary key (component, region, minute) as its index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class Probe(Base):
+    """A probe definition (default catalogue, config file or admin API), stored as JSON."""
+
+    __tablename__ = "probes"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    component: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class CheckRow(Base):
+    """One check. `rolled_up` is false until the minutes it touches are rolled up."""
+
+    __tablename__ = "probe_checks"
+    __table_args__ = (
+        Index("ix_probe_checks_series", "component", "region", "started_at"),
+        Index("ix_probe_checks_unrolled", "rolled_up", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    probe: Mapped[str] = mapped_column(String(120))
+    component: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(64))
+    intended_at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    ok: Mapped[bool]
+    degraded: Mapped[bool] = mapped_column(default=False)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    interval_s: Mapped[int] = mapped_column(Integer, default=30)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(String(500), default=None)
+    warning: Mapped[str | None] = mapped_column(String(500), default=None)
+    timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    figures: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    rolled_up: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime]
+
+
+class LocationMinute(Base):
+    """A (component, region, location) minute: counts, latency and the location's status."""
+
+    __tablename__ = "rollup_location_minutes"
+
+    component: Mapped[str] = mapped_column(String(120), primary_key=True)
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    checks: Mapped[int]
+    failures: Mapped[int]
+    degraded: Mapped[int]
+    latency_p50_ms: Mapped[float] = mapped_column(Float)
+    latency_p95_ms: Mapped[float] = mapped_column(Float)
+    latency_max_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class ComponentMinute(Base):
+    """A (component, region) minute: the spec's minute verdict and what it was made of."""
+
+    __tablename__ = "rollup_minutes"
+
+    component: Mapped[str] = mapped_column(String(120), primary_key=True)
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    checks: Mapped[int]
+    failures: Mapped[int]
+    degraded: Mapped[int]
+    locations: Mapped[int]
+    locations_down: Mapped[int]
+    latency_p50_ms: Mapped[float] = mapped_column(Float)
+    latency_p95_ms: Mapped[float] = mapped_column(Float)
+    latency_max_ms: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+
+
+class ComponentState(Base):
+    """The live state of a (component, region) and since when it holds."""
+
+    __tablename__ = "component_states"
+
+    component: Mapped[str] = mapped_column(String(120), primary_key=True)
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    evaluated_at: Mapped[datetime]
+
+
+class StateChange(Base):
+    """Every change of a live state, with its time: the history incidents build on."""
+
+    __tablename__ = "component_state_changes"
+    __table_args__ = (Index("ix_component_state_changes_series", "component", "region", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    component: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(100))
+    from_state: Mapped[str] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    handled: Mapped[bool] = mapped_column(default=False, index=True)

@@ -1,0 +1,91 @@
+"""The in-process probe locations of `bellwether up`, wired to the embedded commerce set.
+
+It seeds the probe catalogue (defaults and the config file's probes), gives each location
+the region routers and the probe project's credentials, and starts the scheduler and the
+writer. Remote locations (`bellwether agent`) run the same scheduler with other wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from commerce import store as commerce_store
+from core.clock import Clock
+from core.config import Settings
+from core.db import SessionFactory, session_scope
+from probes import store
+from probes.checks import CheckResult
+from probes.locations import DEFAULT_LOCATIONS, ProbeScheduler
+from probes.runner import Credentials, RunContext
+from probes.specs import ProbeSpec, default_catalogue, parse_probe
+from probes.writer import DatabaseWriter
+
+
+def configured_probes(settings: Settings) -> list[ProbeSpec]:
+    """The default catalogue plus the probes of the config file (config as code)."""
+    probes = default_catalogue(settings.regions, settings.probe_interval_s)
+    for raw in settings.extra.get("probes", []):
+        probes.append(parse_probe(raw, settings.regions, settings.probe_interval_s))
+    return probes
+
+
+def seed_probes(factory: SessionFactory, settings: Settings, clock: Clock) -> list[ProbeSpec]:
+    """Store the configured probes and the probe project's fixtures; the enabled probes."""
+    with session_scope(factory) as session:
+        store.sync_probes(session, configured_probes(settings), clock.now())
+        for region in settings.regions:
+            commerce_store.ensure_probe_product(session, region, clock.now())
+    with session_scope(factory) as session:
+        return store.list_probes(session, settings.regions)
+
+
+def probe_credentials(factory: SessionFactory, regions: Sequence[str], clock: Clock,
+                      ) -> dict[str, Credentials]:
+    with session_scope(factory) as session:
+        return {region: Credentials(*commerce_store.probe_credentials(session, region,
+                                                                      clock.now()),
+                                    project_key=commerce_store.PROBE_PROJECT)
+                for region in regions}
+
+
+class ProbeService:
+    """Everything that makes checks inside `bellwether up`: locations, scheduler, writer."""
+
+    def __init__(self, settings: Settings, factory: SessionFactory, clock: Clock,
+                 fleet: Any, observe: Callable[[CheckResult, float], None] | None = None,
+                 on_skip: Callable[[], None] | None = None,
+                 locations: Sequence[str] = DEFAULT_LOCATIONS) -> None:
+        self.settings, self.factory, self.clock, self.fleet = settings, factory, clock, fleet
+        self.writer = DatabaseWriter(factory, clock)
+        self.locations = tuple(locations)
+        self.observe, self.on_skip = observe, on_skip
+        self.scheduler: ProbeScheduler | None = None
+
+    def _router_url(self, region: str) -> str | None:
+        listener = self.fleet.routers.get(region)
+        return None if listener is None else str(listener.url)
+
+    def start(self) -> None:
+        probes = seed_probes(self.factory, self.settings, self.clock)
+        credentials = probe_credentials(self.factory, self.settings.regions, self.clock)
+        contexts = [RunContext(location, self._router_url, credentials.get, self.clock)
+                    for location in self.locations]
+        self.scheduler = ProbeScheduler(
+            probes, contexts, self.writer, self.clock,
+            is_cut=lambda location, region: self.fleet.faults().partitioned(location, region),
+            observe=self.observe)
+        self.scheduler.on_skip = self.on_skip
+        self.writer.start()
+        self.scheduler.start()
+
+    def reload(self) -> None:
+        """Pick up probes added, changed or removed through the API."""
+        if self.scheduler is not None:
+            with session_scope(self.factory) as session:
+                self.scheduler.replace_probes(store.list_probes(session, self.settings.regions))
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        self.writer.stop()

@@ -1,0 +1,334 @@
+"""Queries of the probes package: small functions over a Session, one per question."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from probes.checks import CheckResult
+from probes.evaluate import Evaluation, Observed, State
+from probes.models import (
+    CheckRow,
+    ComponentMinute,
+    ComponentState,
+    LocationMinute,
+    Probe,
+    StateChange,
+)
+from probes.rollup import ComponentMinuteRollup, LocationMinuteRollup, RawCheck
+from probes.specs import ProbeSpec, parse_probe, probe_to_json
+
+
+def _insert_ignoring_duplicates(session: Session, model: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING on either backend."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
+
+
+# --- probes ---------------------------------------------------------------------------------
+
+def sync_probes(session: Session, specs: Iterable[ProbeSpec], now: datetime) -> int:
+    """Store default and config-file probes; probes made through the API are left alone."""
+    count = 0
+    for spec in specs:
+        row = session.get(Probe, spec.name)
+        if row is not None and row.source == "api":
+            continue
+        if row is None:
+            row = Probe(name=spec.name)
+            session.add(row)
+        row.component, row.region, row.source = spec.component, spec.region, spec.source
+        row.enabled, row.spec, row.updated_at = spec.enabled, probe_to_json(spec), now
+        count += 1
+    return count
+
+
+def save_probe(session: Session, spec: ProbeSpec, now: datetime) -> None:
+    row = session.get(Probe, spec.name) or Probe(name=spec.name)
+    row.component, row.region, row.source = spec.component, spec.region, spec.source
+    row.enabled, row.spec, row.updated_at = spec.enabled, probe_to_json(spec), now
+    session.add(row)
+
+
+def delete_probe(session: Session, name: str) -> None:
+    row = session.get(Probe, name)
+    if row is None:
+        raise NotFound(f"no probe named {name!r}")
+    session.delete(row)
+
+
+def list_probes(session: Session, regions: Sequence[str], enabled_only: bool = True,
+                ) -> list[ProbeSpec]:
+    query = select(Probe).order_by(Probe.name)
+    if enabled_only:
+        query = query.where(Probe.enabled.is_(True))
+    return [parse_probe(row.spec, regions, source=row.source) for row in session.scalars(query)]
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+COPY_COLUMNS = ("id", "probe", "component", "region", "location", "intended_at", "started_at",
+                "ok", "degraded", "latency_ms", "interval_s", "status_code", "error",
+                "warning", "timings", "figures", "rolled_up", "received_at")
+
+
+def save_checks(session: Session, checks: Sequence[CheckResult], now: datetime) -> int:
+    """Store checks once each (a batch sent twice is stored once); how many were new.
+
+    No count query first (it was 97 % of ingest time on PostgreSQL, docs/benchmarks.md):
+    PostgreSQL COPYs the batch into a temporary table and inserts what is new from it;
+    SQLite inserts with ON CONFLICT DO NOTHING RETURNING id, the new ones.
+    """
+    if not checks:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_checks(session, checks, now)
+    rows = [dict(zip(COPY_COLUMNS, _row(c, now), strict=True)) for c in checks]
+    statement = _insert_ignoring_duplicates(session, CheckRow).returning(CheckRow.id)
+    return len(session.execute(statement, rows).all())
+
+
+def _row(c: CheckResult, now: datetime) -> tuple[Any, ...]:
+    return (c.id, c.probe, c.component, c.region, c.location, c.intended_at, c.started_at,
+            c.ok, c.degraded, c.latency_ms, c.interval_s, c.status_code, c.error, c.warning,
+            dict(c.timings), dict(c.figures), False, now)
+
+
+def _copy_checks(session: Session, checks: Sequence[CheckResult], now: datetime) -> int:
+    columns = ", ".join(COPY_COLUMNS)
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS probe_checks_in "
+                       "(LIKE probe_checks INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY probe_checks_in ({columns}) FROM STDIN") as copy:
+            for check in checks:
+                row = list(_row(check, now))
+                row[14], row[15] = json.dumps(row[14]), json.dumps(row[15])
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO probe_checks ({columns}) SELECT {columns} "
+                       "FROM probe_checks_in ON CONFLICT (id) DO NOTHING")
+        return int(cursor.rowcount)
+
+
+def recent_observations(session: Session, since: datetime,
+                        ) -> dict[tuple[str, str], dict[str, list[tuple[datetime, Observed]]]]:
+    """Checks since `since` per (component, region) and location, in time order."""
+    rows = session.execute(
+        select(CheckRow.component, CheckRow.region, CheckRow.location, CheckRow.started_at,
+               CheckRow.ok, CheckRow.degraded)
+        .where(CheckRow.started_at >= since)
+        .order_by(CheckRow.started_at, CheckRow.ok))
+    series: dict[tuple[str, str], dict[str, list[tuple[datetime, Observed]]]] = defaultdict(
+        lambda: defaultdict(list))
+    for component, region, location, at, ok, degraded in rows:
+        series[(component, region)][location].append((at, Observed(ok, degraded)))
+    return series
+
+
+def recent_checks(session: Session, component: str, region: str, limit: int = 20,
+                  ) -> list[CheckRow]:
+    return list(session.scalars(
+        select(CheckRow).where(CheckRow.component == component, CheckRow.region == region)
+        .order_by(CheckRow.started_at.desc()).limit(limit)))
+
+
+# --- rollups --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """Unrolled checks of one (component, region): their ids and the minutes they touch."""
+
+    ids: list[str]
+    first: datetime
+    last: datetime
+    max_interval_s: int
+
+
+def claim_unrolled(session: Session, horizon: datetime, limit: int,
+                   ) -> dict[tuple[str, str], Claimed]:
+    """Take up to `limit` checks not yet rolled up; on PostgreSQL other workers skip them."""
+    query = (select(CheckRow.id, CheckRow.component, CheckRow.region, CheckRow.started_at,
+                    CheckRow.interval_s)
+             .where(CheckRow.rolled_up.is_(False), CheckRow.started_at < horizon)
+             .order_by(CheckRow.started_at).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    groups: dict[tuple[str, str], Claimed] = {}
+    for check_id, component, region, at, interval in session.execute(query):
+        key = (component, region)
+        known = groups.get(key)
+        if known is None:
+            groups[key] = Claimed([check_id], at, at, interval)
+            continue
+        known.ids.append(check_id)
+        groups[key] = Claimed(known.ids, min(known.first, at), max(known.last, at),
+                              max(known.max_interval_s, interval))
+    return groups
+
+
+def lock_series(session: Session, component: str, region: str) -> None:
+    """One worker at a time rewrites a series' rollups (SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"rollup:{component}:{region}"})
+
+
+def series_checks(session: Session, component: str, region: str, start: datetime,
+                  end: datetime) -> dict[str, list[RawCheck]]:
+    """Every check of a (component, region) in [start, end), per location."""
+    rows = session.execute(
+        select(CheckRow.location, CheckRow.started_at, CheckRow.ok, CheckRow.degraded,
+               CheckRow.latency_ms)
+        .where(CheckRow.component == component, CheckRow.region == region,
+               CheckRow.started_at >= start, CheckRow.started_at < end))
+    series: dict[str, list[RawCheck]] = defaultdict(list)
+    for location, at, ok, degraded, latency in rows:
+        micros = int(at.timestamp()) * 1_000_000 + at.microsecond
+        series[location].append(RawCheck(micros, ok, degraded, latency))
+    return series
+
+
+def replace_rollups(session: Session, component: str, region: str, first_minute: int,
+                    last_minute: int, per_location: Sequence[LocationMinuteRollup],
+                    combined: Sequence[ComponentMinuteRollup]) -> None:
+    """Rewrite the rollups of minutes [first, last]: recomputing is how rollups stay right."""
+    for model in (LocationMinute, ComponentMinute):
+        session.execute(delete(model).where(
+            model.component == component, model.region == region,
+            model.minute >= first_minute, model.minute <= last_minute))
+    if per_location:
+        session.execute(insert(LocationMinute), [
+            {"component": component, "region": region, "location": r.location,
+             "minute": r.minute, "checks": r.checks, "failures": r.failures,
+             "degraded": r.degraded, "latency_p50_ms": r.latency.p50_ms,
+             "latency_p95_ms": r.latency.p95_ms, "latency_max_ms": r.latency.max_ms,
+             "status": r.status.value} for r in per_location])
+    if combined:
+        session.execute(insert(ComponentMinute), [
+            {"component": component, "region": region, "minute": r.minute, "checks": r.checks,
+             "failures": r.failures, "degraded": r.degraded, "locations": r.locations,
+             "locations_down": r.locations_down, "latency_p50_ms": r.latency.p50_ms,
+             "latency_p95_ms": r.latency.p95_ms, "latency_max_ms": r.latency.max_ms,
+             "verdict": r.verdict.value} for r in combined])
+
+
+def mark_rolled_up(session: Session, ids: Sequence[str]) -> None:
+    for start in range(0, len(ids), 500):
+        session.execute(update(CheckRow).where(CheckRow.id.in_(ids[start:start + 500]))
+                        .values(rolled_up=True))
+
+
+def component_minutes(session: Session, component: str, region: str, first_minute: int,
+                      last_minute: int) -> list[ComponentMinute]:
+    """Minute rollups of a (component, region) in [first, last], in order."""
+    return list(session.scalars(
+        select(ComponentMinute).where(
+            ComponentMinute.component == component, ComponentMinute.region == region,
+            ComponentMinute.minute >= first_minute, ComponentMinute.minute <= last_minute)
+        .order_by(ComponentMinute.minute)))
+
+
+def prune_checks(session: Session, before: datetime) -> int:
+    """Delete raw checks older than `before`, but never one that is not rolled up yet."""
+    result = session.execute(delete(CheckRow).where(
+        CheckRow.started_at < before, CheckRow.rolled_up.is_(True)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- live state -----------------------------------------------------------------------------
+
+def states(session: Session) -> dict[tuple[str, str], ComponentState]:
+    return {(row.component, row.region): row for row in session.scalars(select(ComponentState))}
+
+
+def record_state(session: Session, component: str, region: str, evaluation: Evaluation,
+                 now: datetime, known: ComponentState | None) -> bool:
+    """Store the evaluated state; a change is also written to the history. True on change."""
+    if known is None:
+        known = ComponentState(component=component, region=region,
+                               state=State.OPERATIONAL.value, since=now, reason="",
+                               evaluated_at=now)
+        session.add(known)
+    changed = known.state != evaluation.state.value
+    if changed:
+        session.add(StateChange(component=component, region=region, from_state=known.state,
+                                to_state=evaluation.state.value, at=now,
+                                reason=evaluation.reason[:500]))
+        known.state, known.since = evaluation.state.value, now
+    known.reason, known.evaluated_at = evaluation.reason[:500], now
+    return changed
+
+
+def state_history(session: Session, component: str | None = None, region: str | None = None,
+                  since: datetime | None = None, limit: int = 500) -> list[StateChange]:
+    query = select(StateChange).order_by(StateChange.at.desc(), StateChange.id.desc())
+    if component:
+        query = query.where(StateChange.component == component)
+    if region:
+        query = query.where(StateChange.region == region)
+    if since:
+        query = query.where(StateChange.at >= since)
+    return list(session.scalars(query.limit(limit)))
+
+
+def oldest_unrolled(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(CheckRow.started_at))
+                          .where(CheckRow.rolled_up.is_(False)))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedChange:
+    component: str
+    region: str
+    from_state: str
+    to_state: str
+    at: datetime
+
+
+def claim_state_changes(session: Session, limit: int = 5_000) -> list[ClaimedChange]:
+    """Take unhandled state changes and mark them handled in the caller's transaction (the
+    incident job's input). Other workers skip locked rows (PostgreSQL) and the conditional
+    update keeps a row from being taken twice."""
+    query = (select(StateChange.id).where(StateChange.handled.is_(False))
+             .order_by(StateChange.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    taken = session.execute(
+        update(StateChange).where(StateChange.id.in_(ids), StateChange.handled.is_(False))
+        .values(handled=True)
+        .returning(StateChange.component, StateChange.region, StateChange.from_state,
+                   StateChange.to_state, StateChange.at))
+    changes = [ClaimedChange(*row) for row in taken]
+    return sorted(changes, key=lambda c: (c.at, c.component, c.region))
+
+
+def verdict_counts(session: Session, component: str, region: str, first_minute: int,
+                   last_minute: int) -> dict[str, int]:
+    """How many rolled-up minutes of [first, last] had each verdict (absent: no_data)."""
+    rows = session.execute(
+        select(ComponentMinute.verdict, func.count())
+        .where(ComponentMinute.component == component, ComponentMinute.region == region,
+               ComponentMinute.minute >= first_minute, ComponentMinute.minute <= last_minute)
+        .group_by(ComponentMinute.verdict))
+    counts = {"up": 0, "down": 0}
+    counts.update({verdict: int(n) for verdict, n in rows})
+    counts["no_data"] = (last_minute - first_minute + 1) - sum(counts.values())
+    return counts
+
+
+def last_rolled_minute(session: Session, component: str, region: str) -> int | None:
+    return session.scalar(select(func.max(ComponentMinute.minute)).where(
+        ComponentMinute.component == component, ComponentMinute.region == region))

@@ -1,0 +1,194 @@
+"""HTTP edge of the probes package: ingest from agents, the probe admin API, live state,
+and `/metrics`. Views are thin: parse, call the store, answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from core.errors import BellwetherError, NotFound
+from core.models import Role
+from core.openapi import operation
+from core.web import current_runtime, json_body, request_session, require_role
+from probes import store
+from probes.checks import InvalidCheck, check_from_json
+from probes.metrics import ProbeMetrics
+from probes.specs import parse_probe, probe_to_json
+from sla.period import minute_of
+
+bp = Blueprint("probes", __name__)
+MAX_BATCH = 5_000
+CHECK_SCHEMA = {"type": "object", "required": ["id", "probe", "component", "region",
+                                               "location", "intended_at", "started_at", "ok",
+                                               "latency_ms"]}
+PROBE_SCHEMA = {"type": "object", "required": ["name", "component", "region"],
+                "properties": {"name": {"type": "string"}, "component": {"type": "string"},
+                               "region": {"type": "string"}, "kind": {"type": "string"},
+                               "interval_s": {"type": "integer", "minimum": 1},
+                               "steps": {"type": "array", "items": {"type": "object"}}}}
+
+
+def _metrics() -> ProbeMetrics:
+    metrics = current_runtime().parts.get("metrics")
+    assert isinstance(metrics, ProbeMetrics)
+    return metrics
+
+
+def _reload_probes() -> None:
+    service = current_runtime().parts.get("probes")
+    if service is not None:
+        service.reload()
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus exposition of Bellwether's own metrics."""
+    return Response(generate_latest(_metrics().registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.post("/api/v1/ingest")
+@operation(body={"type": "object", "required": ["checks"],
+                 "properties": {"checks": {"type": "array", "items": CHECK_SCHEMA,
+                                           "maxItems": MAX_BATCH}}},
+           responses={200: {"type": "object"}}, tags=("probes",))
+@require_role(Role.AGENT)
+def ingest() -> Any:
+    """Store a batch of checks from a remote location; a batch sent twice is stored once."""
+    raw = json_body().get("checks")
+    if not isinstance(raw, list) or len(raw) > MAX_BATCH:
+        raise BellwetherError(f"'checks' must be a list of at most {MAX_BATCH} checks")
+    checks = []
+    for index, item in enumerate(raw):
+        try:
+            checks.append(check_from_json(item))
+        except InvalidCheck as exc:
+            _metrics().ingested.labels("rejected").inc(len(raw))
+            raise InvalidCheck(f"check {index}: {exc.detail}") from None
+    runtime = current_runtime()
+    session = request_session()
+    stored = store.save_checks(session, checks, runtime.clock.now())
+    session.commit()
+    _metrics().ingested.labels("stored").inc(stored)
+    _metrics().ingested.labels("duplicate").inc(len(checks) - stored)
+    return jsonify({"received": len(checks), "stored": stored,
+                    "duplicates": len(checks) - stored})
+
+
+@bp.get("/api/v1/probes")
+@operation(tags=("probes",))
+@require_role(Role.AGENT)
+def list_probes() -> Any:
+    """Every probe definition (agents fetch the catalogue here)."""
+    probes = store.list_probes(request_session(), current_runtime().settings.regions,
+                               enabled_only=False)
+    return jsonify({"probes": [probe_to_json(probe) for probe in probes]})
+
+
+@bp.put("/api/v1/probes/<name>")
+@operation(body=PROBE_SCHEMA, tags=("probes",))
+@require_role()
+def put_probe(name: str) -> Any:
+    """Create or replace a probe (admin); it starts at once in a running instance."""
+    body = {**json_body(), "name": name}
+    runtime = current_runtime()
+    spec = parse_probe(body, runtime.settings.regions, runtime.settings.probe_interval_s,
+                       source="api")
+    session = request_session()
+    store.save_probe(session, spec, runtime.clock.now())
+    session.commit()
+    _reload_probes()
+    return jsonify(probe_to_json(spec))
+
+
+@bp.delete("/api/v1/probes/<name>")
+@operation(tags=("probes",))
+@require_role()
+def delete_probe(name: str) -> Any:
+    """Delete a probe (admin); its checks and rollups stay."""
+    session = request_session()
+    store.delete_probe(session, name)
+    session.commit()
+    _reload_probes()
+    return jsonify({"deleted": name})
+
+
+@bp.get("/api/v1/states")
+@operation(public=True, tags=("probes",))
+def states() -> Any:
+    """The live state of every probed component in every region."""
+    rows = store.states(request_session())
+    return jsonify({"states": [
+        {"component": c, "region": r, "state": row.state, "since": row.since.isoformat(),
+         "reason": row.reason} for (c, r), row in sorted(rows.items())]})
+
+
+@bp.get("/api/v1/states/history")
+@operation(public=True, query={"component": {"type": "string"}, "region": {"type": "string"},
+                               "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+           tags=("probes",))
+def state_history() -> Any:
+    """Every recorded change of state, newest first."""
+    limit = request.args.get("limit", "200")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise BellwetherError("'limit' must be a whole number from 1 to 1000")
+    rows = store.state_history(request_session(), request.args.get("component"),
+                               request.args.get("region"), limit=int(limit))
+    return jsonify({"changes": [
+        {"component": row.component, "region": row.region, "from": row.from_state,
+         "to": row.to_state, "at": row.at.isoformat(), "reason": row.reason} for row in rows]})
+
+
+@bp.get("/api/v1/checks")
+@operation(query={"component": {"type": "string", "required": True},
+                  "region": {"type": "string", "required": True}}, tags=("probes",))
+@require_role(Role.SUPPORT, Role.AGENT)
+def recent_checks() -> Any:
+    """The most recent checks of a (component, region), with their timings."""
+    component, region = request.args.get("component"), request.args.get("region")
+    if not component or not region:
+        raise NotFound("give 'component' and 'region'")
+    rows = store.recent_checks(request_session(), component, region)
+    return jsonify({"checks": [
+        {"id": r.id, "location": r.location, "started_at": r.started_at.isoformat(),
+         "intended_at": r.intended_at.isoformat(), "ok": r.ok, "latency_ms": r.latency_ms,
+         "status_code": r.status_code, "error": r.error, "timings": r.timings,
+         "figures": r.figures} for r in rows]})
+
+
+@bp.get("/api/v1/minutes")
+@operation(query={"component": {"type": "string", "required": True},
+                  "region": {"type": "string", "required": True},
+                  "since": {"type": "string", "required": True},
+                  "until": {"type": "string", "required": True}}, tags=("probes",))
+@require_role(Role.SUPPORT, Role.ACCOUNT_MANAGER)
+def minutes() -> Any:
+    """Minute verdicts of a (component, region) between two times, counted (the SLA's input)."""
+    component, region = request.args.get("component"), request.args.get("region")
+    if not component or not region:
+        raise BellwetherError("give 'component' and 'region'")
+    since, until = _time_arg("since"), _time_arg("until")
+    if until < since:
+        raise BellwetherError("'until' must not be before 'since'")
+    first, last = minute_of(since), minute_of(until)
+    if last - first > 60 * 24 * 93:
+        raise BellwetherError("ask for at most 93 days at a time")
+    session = request_session()
+    return jsonify({"component": component, "region": region, "first_minute": first,
+                    "last_minute": last,
+                    "counts": store.verdict_counts(session, component, region, first, last),
+                    "last_rolled_minute": store.last_rolled_minute(session, component,
+                                                                   region)})
+
+
+def _time_arg(name: str) -> datetime:
+    raw = request.args.get(name, "")
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BellwetherError(f"'{name}' must be an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise BellwetherError(f"'{name}' must carry a time zone")
+    return value

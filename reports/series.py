@@ -1,0 +1,78 @@
+"""One (component, region) over a range of minutes, from the rollups: counts and SLA lines.
+
+`load_series` is the fast path every report uses (index-only counts plus the notable
+rollups, see `reports.counts`); `line_from_rollups` is the plain path, every verdict fed to
+`sla.report.month_line`, kept as the reference the fast path is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from reports import store
+from reports.counts import Notable, slice_counts
+from sla.maintenance import maintenance_minutes, window_minutes
+from sla.model import MaintenanceWindow, MinuteCounts, MinuteVerdict, Plan, SlaLine
+from sla.period import Period
+from sla.report import month_line
+
+
+def span_of(slices: Sequence[Period]) -> Period:
+    """The period from the first slice's start to the last one's end."""
+    first, end = slices[0].first_minute, slices[-1].end_minute
+    return Period(f"{slices[0].label}/{slices[-1].label}", first, end - first)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRollups:
+    """What the rollups say about a (component, region) over consecutive slices."""
+
+    slices: Sequence[Period]
+    rows: Sequence[int]
+    notable: Sequence[Notable]
+    held: Set[int]
+    held_rows: Set[int]
+
+    def counts(self) -> list[MinuteCounts]:
+        """Each slice's minute counts, as `sla.uptime.count_minutes` gives them."""
+        return slice_counts(self.slices, self.rows, self.notable, self.held, self.held_rows)
+
+    def down_minutes(self) -> dict[int, MinuteVerdict]:
+        """The down minutes: all a burn rate needs, since up and no data count alike (§7)."""
+        return {minute: verdict for minute, verdict, _ in self.notable
+                if verdict is MinuteVerdict.DOWN}
+
+
+def load_series(session: Session, component: str, region: str, slices: Sequence[Period],
+                windows: Sequence[MaintenanceWindow]) -> SeriesRollups:
+    """Read what the counts of `slices` need: four small queries, no row-by-row fetch."""
+    if not slices:
+        return SeriesRollups((), (), (), frozenset(), frozenset())
+    span = span_of(slices)
+    covering = [w for w in windows if w.covers(component, region)]
+    return SeriesRollups(
+        slices=slices, rows=store.rows_per_slice(session, component, region, slices),
+        notable=store.notable_minutes(session, component, region, span.first_minute,
+                                      span.end_minute),
+        held=maintenance_minutes(covering, component, region, span),
+        held_rows=store.minutes_with_rollups(session, component, region,
+                                             [window_minutes(w, span) for w in covering]))
+
+
+def series_counts(session: Session, component: str, region: str, slices: Sequence[Period],
+                  windows: Sequence[MaintenanceWindow]) -> list[MinuteCounts]:
+    """Each slice's minute counts for the (component, region); slices are consecutive."""
+    return load_series(session, component, region, slices, windows).counts()
+
+
+def line_from_rollups(session: Session, component: str, region: str, period: Period,
+                      plan: Plan, windows: Sequence[MaintenanceWindow]) -> SlaLine:
+    """The plain path: every rollup of the period into `sla.report.month_line`."""
+    verdicts = store.verdicts_from_rollups(session, component, region, period.first_minute,
+                                           period.end_minute - 1)
+    held = maintenance_minutes(windows, component, region, period)
+    return month_line(component, region, period, verdicts.verdict_by_minute, held, plan,
+                      locations_by_minute=verdicts.locations_by_minute)

@@ -1,0 +1,294 @@
+"""Queries of the reports package: minute rollups, maintenance, incidents and customers.
+
+The SLA path reads rollups three ways, all over the (component, region, minute) key:
+`verdicts_from_rollups` fetches every minute (the plain path, the spec's own functions on
+top); `rows_per_slice` counts minutes with a rollup without touching the rows (an
+index-only count); `notable_minutes` fetches only the rollups that are not plainly `up`
+from two or more locations. `reports.counts` turns the last two into the same minute
+counts `sla.uptime.count_minutes` gives, at a fraction of the cost.
+
+Maintenance windows and incidents come through status/'s own query functions; only the
+burn-rate job's incidents (origin `burn_rate`) are written here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, TextClause, and_, or_, select, text
+from sqlalchemy.orm import Session, selectinload
+
+from core.errors import Conflict, NotFound
+from core.models import Role, User
+from probes.models import ComponentMinute
+from reports.customers import CustomerInput, InvalidCustomer
+from reports.models import Customer, CustomerProject
+from sla.model import MaintenanceWindow, MinuteVerdict
+from sla.period import Period
+from sla.quorum import MinuteVerdicts
+from status import store as status_store
+from status.models import Incident, IncidentComponent
+from status.store import IncidentTimeline
+
+Pair = tuple[str, str]
+#: A rollup worth looking at one by one: (minute, verdict, locations that reported).
+Notable = tuple[int, MinuteVerdict, int]
+
+VERDICTS = {verdict.value: verdict for verdict in MinuteVerdict}
+#: Rollups that are not plainly up from two or more locations (literals on purpose).
+NOTABLE = text("(rollup_minutes.verdict <> 'up' OR rollup_minutes.locations = 1)")
+#: Incidents the burn-rate job opens to page; never shown as a customer's incident.
+BURN_RATE_ORIGIN = "burn_rate"
+
+# --- minute rollups ------------------------------------------------------------------------
+
+
+def verdicts_from_rollups(session: Session, component: str, region: str, first_minute: int,
+                          last_minute: int) -> MinuteVerdicts:
+    """Every rollup of a (component, region) in [first, last]: its verdict and locations.
+
+    Minutes without a rollup are absent, which the `sla` functions read as `no_data`.
+    """
+    rows = session.execute(
+        select(ComponentMinute.minute, ComponentMinute.verdict, ComponentMinute.locations)
+        .where(ComponentMinute.component == component, ComponentMinute.region == region,
+               ComponentMinute.minute >= first_minute, ComponentMinute.minute <= last_minute))
+    verdicts: dict[int, MinuteVerdict] = {}
+    locations: dict[int, int] = {}
+    for minute, verdict, reporting in rows:
+        verdicts[minute] = VERDICTS[verdict]
+        locations[minute] = reporting
+    return MinuteVerdicts(verdicts, locations)
+
+
+def _in_series(component: str, region: str, first_minute: int, end_minute: int,
+               ) -> list[ColumnElement[bool]]:
+    return [ComponentMinute.component == component, ComponentMinute.region == region,
+            ComponentMinute.minute >= first_minute, ComponentMinute.minute < end_minute]
+
+
+@functools.cache
+def _slice_counts_sql(slices: int) -> TextClause:
+    """One SELECT of `slices` index-only counts; built once per number of slices."""
+    counts = ", ".join(
+        f"(SELECT count(*) FROM rollup_minutes WHERE component = :component"
+        f" AND region = :region AND minute >= :first{i} AND minute < :end{i}) AS s{i}"
+        for i in range(slices))
+    return text(f"SELECT {counts}")
+
+
+def rows_per_slice(session: Session, component: str, region: str,
+                   slices: Sequence[Period]) -> list[int]:
+    """How many minutes of each slice have a rollup: one statement, index-only counts."""
+    if not slices:
+        return []
+    params: dict[str, object] = {"component": component, "region": region}
+    for index, piece in enumerate(slices):
+        params[f"first{index}"], params[f"end{index}"] = piece.first_minute, piece.end_minute
+    row = session.execute(_slice_counts_sql(len(slices)), params).one()
+    return [int(value) for value in row]
+
+
+def notable_minutes(session: Session, component: str, region: str, first_minute: int,
+                    end_minute: int) -> list[Notable]:
+    """Rollups in [first, end) that are not `up` from two or more locations, in order.
+
+    The filter is SQL text with literal values, `verdict <> 'up' OR locations = 1`: neither
+    backend proves that a filter with bound parameters implies a partial index's predicate,
+    and a partial index with exactly this one (see docs/benchmarks.md) makes this a small
+    index scan instead of a visit to every row of the month.
+    """
+    rows = session.execute(
+        select(ComponentMinute.minute, ComponentMinute.verdict, ComponentMinute.locations)
+        .where(*_in_series(component, region, first_minute, end_minute),
+               NOTABLE)
+        .order_by(ComponentMinute.minute))
+    return [(minute, VERDICTS[verdict], reporting) for minute, verdict, reporting in rows]
+
+
+def minutes_with_rollups(session: Session, component: str, region: str,
+                         ranges: Iterable[range]) -> set[int]:
+    """The minutes inside `ranges` that have a rollup (used for maintenance windows)."""
+    bounds = [and_(ComponentMinute.minute >= r.start, ComponentMinute.minute < r.stop)
+              for r in ranges if len(r)]
+    if not bounds:
+        return set()
+    return set(session.scalars(
+        select(ComponentMinute.minute).where(ComponentMinute.component == component,
+                                             ComponentMinute.region == region, or_(*bounds))))
+
+
+def rollup_components(session: Session) -> list[str]:
+    """Every component with at least one rollup, by a skip scan of the primary key."""
+    step = text(
+        "WITH RECURSIVE comps(c) AS ("
+        " SELECT min(component) FROM rollup_minutes"
+        " UNION ALL"
+        " SELECT (SELECT min(component) FROM rollup_minutes WHERE component > comps.c)"
+        " FROM comps WHERE comps.c IS NOT NULL)"
+        " SELECT c FROM comps WHERE c IS NOT NULL")
+    return [str(component) for component in session.scalars(step)]
+
+
+def has_rollups(session: Session, component: str, region: str, first_minute: int,
+                end_minute: int) -> bool:
+    """Whether the (component, region) has any rollup in [first, end)."""
+    found = session.scalar(select(ComponentMinute.minute)
+                           .where(*_in_series(component, region, first_minute, end_minute))
+                           .limit(1))
+    return found is not None
+
+
+# --- maintenance and incidents (status/'s query functions) --------------------------------
+
+
+def maintenance_windows(session: Session, start: datetime, end: datetime,
+                        ) -> list[MaintenanceWindow]:
+    """The SLA's maintenance windows for [start, end), as the status package keeps them."""
+    return status_store.maintenance_windows_between(session, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """An incident as a report needs it; `affected` are the report's pairs it touched."""
+
+    id: int
+    title: str
+    impact: str
+    origin: str
+    first_failure_at: datetime | None
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    affected: tuple[Pair, ...]
+
+
+def incidents_touching(session: Session, pairs: Iterable[Pair], start: datetime,
+                       end: datetime) -> list[IncidentRecord]:
+    """Incidents open at some time in [start, end) that affected one of `pairs`, oldest first.
+
+    Burn-rate alerts are the job's own pages, not incidents of the service, and are left out.
+    """
+    found: dict[int, tuple[IncidentTimeline, list[Pair]]] = {}
+    for component, region in sorted(set(pairs)):
+        for item in status_store.incident_timelines(session, component, region, start, end):
+            if item.origin != BURN_RATE_ORIGIN:
+                found.setdefault(item.incident_id, (item, []))[1].append((component, region))
+    records = [IncidentRecord(item.incident_id, item.title, item.impact, item.origin,
+                              item.timeline.first_failure_at, item.timeline.opened_at,
+                              item.timeline.acknowledged_at, item.timeline.resolved_at,
+                              tuple(touched))
+               for item, touched in found.values()]
+    return sorted(records, key=lambda record: (record.opened_at, record.id))
+
+
+def open_burn_incidents(session: Session) -> dict[tuple[str, str, str], Incident]:
+    """Open burn-rate incidents by (component, region, impact)."""
+    rows = session.execute(
+        select(Incident, IncidentComponent.component, IncidentComponent.region)
+        .join(IncidentComponent, IncidentComponent.incident_id == Incident.id)
+        .where(Incident.origin == BURN_RATE_ORIGIN, Incident.resolved_at.is_(None)))
+    return {(component, region, incident.impact): incident
+            for incident, component, region in rows}
+
+
+def open_burn_incident(session: Session, component: str, region: str, impact: str,
+                       title: str, now: datetime) -> Incident:
+    """Open an incident for a burn-rate alert, so its page has its own dedup_key."""
+    incident = Incident(title=title[:200], impact=impact, status="investigating",
+                        origin=BURN_RATE_ORIGIN, root_component=component, opened_at=now,
+                        first_failure_at=None, updated_at=now)
+    incident.components.append(IncidentComponent(
+        component=component, region=region, state="partial_outage", first_affected_at=now))
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def resolve_burn_incident(session: Session, incident: Incident, now: datetime) -> None:
+    incident.status, incident.resolved_at, incident.updated_at = "resolved", now, now
+    for affected in incident.components:
+        affected.recovered_at = now
+
+
+def lock_burn_rates(session: Session) -> None:
+    """One worker at a time decides burn-rate pages (SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('reports.burn_rates'))"))
+
+
+# --- customers -----------------------------------------------------------------------------
+
+
+def list_customers(session: Session, account_manager_id: int | None = None) -> list[Customer]:
+    """Customers by name; only one account manager's when `account_manager_id` is given."""
+    query = select(Customer).options(selectinload(Customer.projects)).order_by(Customer.name)
+    if account_manager_id is not None:
+        query = query.where(Customer.account_manager_id == account_manager_id)
+    return list(session.scalars(query))
+
+
+def get_customer(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer with id {customer_id}")
+    return customer
+
+
+def is_account_manager(session: Session, user_id: int) -> bool:
+    user = session.get(User, user_id)
+    return user is not None and user.active and user.role == Role.ACCOUNT_MANAGER.value
+
+
+def ensure_unique(session: Session, name: str, projects: Iterable[tuple[str, str]],
+                  customer_id: int | None) -> None:
+    """Refuse a name or a (region, project key) another customer already has."""
+    other = session.scalar(select(Customer.id).where(Customer.name == name))
+    if other is not None and other != customer_id:
+        raise Conflict(f"a customer named {name!r} exists already")
+    for project_key, region in projects:
+        owner = session.scalar(select(CustomerProject.customer_id).where(
+            CustomerProject.project_key == project_key, CustomerProject.region == region))
+        if owner is not None and owner != customer_id:
+            raise Conflict(f"project {project_key!r} in {region} belongs to customer {owner}")
+
+
+def customers_by_region(session: Session) -> dict[str, set[str]]:
+    """The plans customers hold in each region."""
+    rows = session.execute(select(CustomerProject.region, Customer.plan)
+                           .join(Customer, Customer.id == CustomerProject.customer_id))
+    plans: dict[str, set[str]] = {}
+    for region, plan in rows:
+        plans.setdefault(region, set()).add(plan)
+    return plans
+
+
+def save_customer(session: Session, data: CustomerInput, now: datetime,
+                  customer: Customer | None = None) -> Customer:
+    """Create a customer, or replace an existing one's fields and projects with `data`."""
+    if data.account_manager_id is not None and not is_account_manager(
+            session, data.account_manager_id):
+        raise InvalidCustomer(f"'account_manager_id': user {data.account_manager_id} is not "
+                              "an active account manager")
+    ensure_unique(session, data.name, data.projects, customer.id if customer else None)
+    if customer is None:
+        customer = Customer(created_at=now)
+        session.add(customer)
+    customer.name, customer.plan = data.name, data.plan
+    customer.period_basis = data.period_basis.value
+    customer.account_manager_id = data.account_manager_id
+    customer.monthly_fee_cents = data.monthly_fee_cents
+    # Keep the rows of projects that stay: deleting and re-adding one in a single flush
+    # could insert before it deletes and trip the (region, project_key) constraint.
+    wanted = set(data.projects)
+    for project in list(customer.projects):
+        if (project.project_key, project.region) not in wanted:
+            customer.projects.remove(project)
+    kept = {(p.project_key, p.region) for p in customer.projects}
+    customer.projects.extend(CustomerProject(project_key=key, region=region)
+                             for key, region in data.projects if (key, region) not in kept)
+    session.flush()
+    return customer

@@ -1,0 +1,1 @@
+"""Incidents, maintenance, the public status page, feeds and subscriptions."""

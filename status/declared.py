@@ -1,0 +1,141 @@
+"""What support engineers send about incidents, checked (pure): a declaration, an update,
+a take-over. The API and the web forms both end here, so both refuse the same things.
+
+Text is kept as written (only surrounding white space is trimmed); escaping is the job of
+whatever shows it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import BellwetherError
+from status.incidents import Impact, IncidentStatus
+
+COMPONENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,119}")
+AFFECTED_STATES = ("operational", "degraded_performance", "partial_outage", "major_outage")
+MAX_TITLE = 200
+MAX_TEXT = 10_000
+MAX_COMPONENTS = 200
+
+
+class InvalidIncident(BellwetherError):
+    code = "invalid_incident"
+
+
+@dataclass(frozen=True, slots=True)
+class Affected:
+    """A (component, region) a declared incident affects, with its state."""
+
+    component: str
+    region: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """A new incident declared by a support engineer.
+
+    >>> Declaration("Slow checkout", Impact.MINOR, "We are looking into it.", ()).status
+    <IncidentStatus.INVESTIGATING: 'investigating'>
+    """
+
+    title: str
+    impact: Impact
+    message: str
+    components: tuple[Affected, ...]
+    status: IncidentStatus = IncidentStatus.INVESTIGATING
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInput:
+    """A public update; `impact` and `components`, when given, replace the incident's."""
+
+    status: IncidentStatus
+    body: str
+    impact: Impact | None = None
+    components: tuple[Affected, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    """Support takes over an automatic incident: its title and public text from now on."""
+
+    title: str
+    message: str
+
+
+def text(body: Mapping[str, Any], key: str, *, max_len: int, required: bool = True,
+         error: type[BellwetherError] = InvalidIncident) -> str:
+    """A string field, trimmed; required ones must not be blank."""
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise error(f"'{key}' must be a string")
+    value = value.strip()
+    if required and not value:
+        raise error(f"'{key}' must not be empty")
+    if len(value) > max_len:
+        raise error(f"'{key}' must be at most {max_len} characters")
+    return value
+
+
+def choice(body: Mapping[str, Any], key: str, allowed: Collection[str],
+           default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidIncident(f"'{key}' must be one of {', '.join(allowed)}")
+    return value
+
+
+def components(raw: Any, regions: Collection[str]) -> tuple[Affected, ...]:
+    """A list of {component, region, state}; each (component, region) at most once."""
+    if not isinstance(raw, list) or len(raw) > MAX_COMPONENTS:
+        raise InvalidIncident(f"'components' must be a list of at most {MAX_COMPONENTS} items")
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise InvalidIncident(f"components[{index}] must be an object")
+        name = item.get("component")
+        if not isinstance(name, str) or not COMPONENT_NAME.fullmatch(name):
+            raise InvalidIncident(f"components[{index}].component is not a component name")
+        region = choice(item, "region", sorted(regions))
+        state = choice(item, "state", AFFECTED_STATES, default="major_outage")
+        if (name, region) in seen:
+            raise InvalidIncident(f"components[{index}]: {name} in {region} is listed twice")
+        seen.add((name, region))
+        result.append(Affected(name, region, state))
+    return tuple(result)
+
+
+def parse_declaration(body: Mapping[str, Any], regions: Collection[str]) -> Declaration:
+    """A declaration from a JSON-like body, or InvalidIncident saying what to fix."""
+    status = choice(body, "status", [s for s in IncidentStatus if s != "resolved"],
+                    default="investigating")
+    return Declaration(
+        title=text(body, "title", max_len=MAX_TITLE),
+        impact=Impact(choice(body, "impact", list(Impact))),
+        message=text(body, "message", max_len=MAX_TEXT),
+        components=components(body.get("components", []), regions),
+        status=IncidentStatus(status))
+
+
+def parse_update(body: Mapping[str, Any], regions: Collection[str]) -> UpdateInput:
+    """An update from a JSON-like body."""
+    impact = body.get("impact")
+    raw_components = body.get("components")
+    return UpdateInput(
+        status=IncidentStatus(choice(body, "status", list(IncidentStatus))),
+        body=text(body, "body", max_len=MAX_TEXT),
+        impact=None if impact is None else Impact(choice(body, "impact", list(Impact))),
+        components=None if raw_components is None else components(raw_components, regions))
+
+
+def parse_take_over(body: Mapping[str, Any]) -> TakeOver:
+    return TakeOver(title=text(body, "title", max_len=MAX_TITLE),
+                    message=text(body, "message", max_len=MAX_TEXT))

@@ -1,0 +1,403 @@
+"""Incidents as values (pure): impact, lifecycle, dependency-aware grouping, timelines.
+
+A (component, region) entering `partial_outage` or `major_outage` joins an open automatic
+incident or opens one. Failures behind a failing dependency in the same region belong to
+the incident of that dependency (the root cause), and one root cause failing in several
+regions is one incident. Nothing here reads the clock or the database: `now` is an argument.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from commerce.catalog import SERVICES, tier_of
+from core.errors import BellwetherError
+
+Key = tuple[str, str]
+"""A (component, region)."""
+
+FAILING_STATES = frozenset({"partial_outage", "major_outage"})
+RECOVERED_STATES = frozenset({"operational", "under_maintenance"})
+#: The synthetic shop transaction exercises these services, so it fails when they do.
+TRANSACTION = "transaction"
+TRANSACTION_DEPENDS_ON = ("auth", "carts", "orders", "messages")
+STATE_WORDS = {"major_outage": "unavailable", "partial_outage": "failing intermittently"}
+
+
+class Impact(enum.StrEnum):
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+IMPACT_RANK = {Impact.MINOR: 1, Impact.MAJOR: 2, Impact.CRITICAL: 3}
+
+
+class IncidentStatus(enum.StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+class Origin(enum.StrEnum):
+    AUTOMATIC = "automatic"
+    DECLARED = "declared"
+    #: Opened by an error-budget burn-rate alert (reports.jobs); it never stands in for an
+    #: outage's own incident, which opens as usual.
+    BURN_RATE = "burn_rate"
+
+
+class IllegalTransition(BellwetherError):
+    """An action the incident's lifecycle does not allow (e.g. updating a resolved one)."""
+
+    status = 409
+    code = "illegal_transition"
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+def dependencies(component: str) -> tuple[str, ...]:
+    """What a component needs directly: the catalogue's `depends_on`, and the transaction's."""
+    if component == TRANSACTION:
+        return TRANSACTION_DEPENDS_ON
+    service = SERVICES.get(component)
+    return service.depends_on if service else ()
+
+
+@cache
+def upstream(component: str) -> frozenset[str]:
+    """Everything a component needs, directly or through others.
+
+    >>> sorted(upstream("orders"))
+    ['auth', 'carts', 'products']
+    """
+    seen: set[str] = set()
+    todo = list(dependencies(component))
+    while todo:
+        name = todo.pop()
+        if name not in seen and name != component:
+            seen.add(name)
+            todo.extend(dependencies(name))
+    return frozenset(seen)
+
+
+def root_cause(component: str, failing: Collection[str]) -> str:
+    """The failing component furthest upstream of `component` in one region (itself if none).
+
+    >>> root_cause("orders", {"auth", "carts", "orders"})
+    'auth'
+    """
+    candidates = upstream(component) & set(failing)
+    if not candidates:
+        return component
+    roots = [name for name in candidates if not upstream(name) & candidates]
+    return min(roots, key=lambda name: (len(upstream(name)), name))
+
+
+# --- impact and wording ---------------------------------------------------------------------
+
+def impact_of(component: str, state: str) -> Impact | None:
+    """How bad one component's state is: a Tier 1 major outage is critical.
+
+    >>> impact_of("audit-log", "major_outage")
+    <Impact.MAJOR: 'major'>
+    """
+    tier_one = tier_of(component) == 1
+    if state == "major_outage":
+        return Impact.CRITICAL if tier_one else Impact.MAJOR
+    if state == "partial_outage":
+        return Impact.MAJOR if tier_one else Impact.MINOR
+    if state == "degraded_performance":
+        return Impact.MINOR
+    return None
+
+
+def worst_impact(states: Iterable[tuple[str, str]]) -> Impact | None:
+    """The worst impact of (component, state) pairs; None when none of them is affected."""
+    impacts = [i for i in (impact_of(c, s) for c, s in states) if i is not None]
+    return max(impacts, key=IMPACT_RANK.__getitem__) if impacts else None
+
+
+def raises_impact(before: str, after: str) -> bool:
+    return IMPACT_RANK[Impact(after)] > IMPACT_RANK[Impact(before)]
+
+
+def automatic_title(root: str, tracked: Sequence[Tracked]) -> str:
+    """'auth unavailable in europe-west1.gcp': the root cause and where it fails."""
+    own = [t for t in tracked if t.component == root and t.state in FAILING_STATES]
+    shown = own or [t for t in tracked if t.state in FAILING_STATES] or list(tracked)
+    regions = ", ".join(sorted({t.region for t in shown}))
+    worst = "major_outage" if any(t.state == "major_outage" for t in shown) else "partial_outage"
+    return f"{root} {STATE_WORDS[worst]} in {regions}"[:200]
+
+
+def downgrades(old_title: str, new_title: str) -> bool:
+    """Whether `new_title` only tells of a milder state than `old_title` did.
+
+    >>> downgrades("auth unavailable in eu", "auth failing intermittently in eu")
+    True
+    """
+    major = STATE_WORDS["major_outage"]
+    return major in old_title and major not in new_title
+
+
+def automatic_message(root: str, tracked: Sequence[Tracked]) -> str:
+    """The public text of an automatic incident: what fails, where, and what it affects."""
+    affected = ", ".join(f"{t.component} ({t.region})" for t in tracked)
+    return (f"Our probes see {automatic_title(root, tracked)}. "
+            f"Affected: {affected}. We are investigating.")
+
+
+# --- tracking automatic incidents -----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """The measured (or displayed) state of a (component, region) and since when it holds."""
+
+    component: str
+    region: str
+    state: str
+    since: datetime
+
+    @property
+    def key(self) -> Key:
+        return (self.component, self.region)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """A (component, region) an incident affects, with its state and when it recovered."""
+
+    component: str
+    region: str
+    state: str
+    first_affected_at: datetime
+    recovered_at: datetime | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.component, self.region)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """An open automatic incident as the grouping sees it.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 10, 1, tzinfo=UTC)
+    >>> OpenIncident(7, "auth", t, (Tracked("auth", "europe-west1.gcp", "major_outage", t),)).root
+    'auth'
+    """
+
+    id: int
+    root: str
+    opened_at: datetime
+    tracked: tuple[Tracked, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where newly failing (component, region)s go: `incident_id` None opens a new incident;
+    an incident whose root differs from `root` is re-rooted to it."""
+
+    root: str
+    keys: tuple[Key, ...]
+    incident_id: int | None
+
+
+def _target(root: str, root_regions: set[str], incidents: Sequence[OpenIncident],
+            ) -> OpenIncident | None:
+    """The open incident of `root`, else one about failures behind `root` where it fails."""
+    same = [i for i in incidents if i.root == root]
+    if same:
+        return min(same, key=lambda i: i.id)
+    behind = [i for i in incidents
+              if any(t.recovered_at is None and t.region in root_regions
+                     and root in upstream(t.component) for t in i.tracked)]
+    return min(behind, key=lambda i: i.id) if behind else None
+
+
+def _correlated(keys: Sequence[Key], incidents: Sequence[OpenIncident], now: datetime,
+                window: timedelta) -> OpenIncident | None:
+    """An incident opened within `window` of `now` that fails in the same region: failures
+    that begin together (a database refusing writes under several services) are one story."""
+    regions = {region for _, region in keys}
+    recent = [i for i in incidents if now - i.opened_at <= window
+              and any(t.recovered_at is None and t.region in regions for t in i.tracked)]
+    return min(recent, key=lambda i: i.id) if recent else None
+
+
+def assign_failures(new: Iterable[Key], failing: Iterable[Key],
+                    incidents: Sequence[OpenIncident], now: datetime | None = None,
+                    correlate: timedelta = timedelta(0)) -> list[Assignment]:
+    """Group newly failing (component, region)s by root cause and find each group's incident.
+
+    `failing` is everything failing now (new or not, outside maintenance): a dependency
+    that failed earlier is still the root of what fails behind it. Failures with no common
+    root that begin within `correlate` of an open incident in their region join it, and
+    those beginning in the same pass in one region open one incident together.
+    """
+    failing_in: dict[str, set[str]] = defaultdict(set)
+    for component, region in failing:
+        failing_in[region].add(component)
+    by_root: dict[str, list[Key]] = defaultdict(list)
+    for component, region in sorted(set(new)):
+        by_root[root_cause(component, failing_in[region])].append((component, region))
+    assignments: list[Assignment] = []
+    for root, keys in sorted(by_root.items(), key=lambda item: (-len(item[1]), item[0])):
+        root_regions = {region for region, names in failing_in.items() if root in names}
+        target = _target(root, root_regions, incidents)
+        if target is None and now is not None and correlate:
+            target = _correlated(keys, incidents, now, correlate)
+            if target is not None:
+                root = target.root  # joining, not re-rooting
+        if target is None:
+            fresh = next((a for a in assignments if a.incident_id is None
+                          and {r for _, r in a.keys} & {r for _, r in keys}), None)
+            if fresh is not None and now is not None and correlate:
+                assignments[assignments.index(fresh)] = replace(
+                    fresh, keys=(*fresh.keys, *keys))
+                continue
+        assignments.append(Assignment(root, tuple(keys), target.id if target else None))
+    return assignments
+
+
+def track(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: datetime,
+          ) -> tuple[Tracked, ...]:
+    """Follow the live (displayed) state of every affected (component, region)."""
+    result = []
+    for item in tracked:
+        current = live.get(item.key)
+        state = current.state if current else item.state
+        if state in RECOVERED_STATES:
+            since = current.since if current else now
+            result.append(replace(item, state=state, recovered_at=item.recovered_at or since))
+        else:
+            result.append(replace(item, state=state, recovered_at=None))
+    return tuple(result)
+
+
+def recovered_for(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: datetime,
+                  cooldown: timedelta) -> bool:
+    """True when every affected (component, region) has been fine for the whole cool-down.
+
+    Under maintenance counts as fine; a series no longer measured cannot hold it open.
+    """
+    for item in tracked:
+        current = live.get(item.key)
+        if current is None:
+            continue
+        if current.state == "under_maintenance":
+            continue
+        if current.state != "operational" or now - current.since < cooldown:
+            return False
+    return bool(tracked)
+
+
+def first_failing_check(checks: Iterable[tuple[str, datetime, bool]], until: datetime,
+                        ) -> datetime | None:
+    """When the failure run each location was in at `until` began; the earliest of them.
+
+    `checks` are (location, at, ok). A location whose last check by `until` passed was not
+    failing and does not count.
+    """
+    per_location: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
+    for location, at, ok in checks:
+        if at <= until:
+            per_location[location].append((at, ok))
+    starts = []
+    for series in per_location.values():
+        start: datetime | None = None
+        for at, ok in sorted(series, key=lambda item: (item[0], item[1])):
+            start = None if ok else (start or at)
+        if start is not None:
+            starts.append(start)
+    return min(starts) if starts else None
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+def check_open(status: str, action: str) -> None:
+    """Refuse to change a resolved incident."""
+    if status == IncidentStatus.RESOLVED:
+        raise IllegalTransition(f"the incident is resolved; it cannot {action}")
+
+
+def check_acknowledge(status: str, acknowledged_at: datetime | None) -> None:
+    check_open(status, "be acknowledged")
+    if acknowledged_at is not None:
+        raise IllegalTransition("the incident is acknowledged already")
+
+
+def check_take_over(origin: str, status: str) -> None:
+    check_open(status, "be taken over")
+    if origin != Origin.AUTOMATIC:
+        raise IllegalTransition("only automatic incidents can be taken over")
+
+
+# --- timeline -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """An incident's timeline and its figures; each figure is None until it can be known.
+
+    Acknowledge and resolve count from opening, as the recovery objectives do (sla.recovery).
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 10, 1, tzinfo=UTC)
+    >>> Timeline(t, t + timedelta(seconds=45), None, None).time_to_detect
+    datetime.timedelta(seconds=45)
+    """
+
+    first_failure_at: datetime | None
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+    @property
+    def time_to_detect(self) -> timedelta | None:
+        if self.first_failure_at is None:
+            return None
+        return max(timedelta(0), self.opened_at - self.first_failure_at)
+
+    @property
+    def time_to_acknowledge(self) -> timedelta | None:
+        return None if self.acknowledged_at is None else self.acknowledged_at - self.opened_at
+
+    @property
+    def time_to_resolve(self) -> timedelta | None:
+        return None if self.resolved_at is None else self.resolved_at - self.opened_at
+
+    def to_json(self) -> dict[str, Any]:
+        def when(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        def seconds(value: timedelta | None) -> float | None:
+            return value.total_seconds() if value is not None else None
+
+        return {"first_failure_at": when(self.first_failure_at),
+                "opened_at": when(self.opened_at),
+                "acknowledged_at": when(self.acknowledged_at),
+                "resolved_at": when(self.resolved_at),
+                "time_to_detect_s": seconds(self.time_to_detect),
+                "time_to_acknowledge_s": seconds(self.time_to_acknowledge),
+                "time_to_resolve_s": seconds(self.time_to_resolve)}
+
+
+def format_duration(value: timedelta | None) -> str:
+    """'4 min 5 s', for pages; '—' when not known yet."""
+    if value is None:
+        return "—"
+    total = int(value.total_seconds())
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"

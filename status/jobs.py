@@ -1,0 +1,191 @@
+"""The status package's background job: turn state changes into incidents and follow them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.db import session_scope
+from core.scheduler import Job, JobContext
+from probes import store as probes_store
+from status import actions, store
+from status.incidents import (
+    FAILING_STATES,
+    Assignment,
+    Impact,
+    IncidentStatus,
+    Key,
+    Live,
+    OpenIncident,
+    Origin,
+    assign_failures,
+    automatic_message,
+    automatic_title,
+    downgrades,
+    format_duration,
+    raises_impact,
+    recovered_for,
+    track,
+    worst_impact,
+)
+from status.models import Incident
+
+
+def correlation(settings: Settings) -> timedelta:
+    """How close in time failures in one region must begin to be one incident."""
+    seconds = settings.extra.get("incident_correlation_s", settings.probe_interval_s * 4)
+    return timedelta(seconds=float(seconds))
+
+
+def cooldown(settings: Settings) -> timedelta:
+    """How long everything must work before an incident resolves itself (3 probe intervals)."""
+    seconds = settings.extra.get("incident_cooldown_s", settings.probe_interval_s * 3)
+    return timedelta(seconds=int(seconds))
+
+
+@dataclass
+class Pass:
+    """What one pass of the incident job knows and has done so far."""
+
+    session: Session
+    settings: Settings
+    now: datetime
+    live: dict[Key, Live]
+    failed_at: dict[Key, datetime]
+    incidents: dict[int, Incident]
+    opened: set[int] = field(default_factory=set)
+    joined: dict[int, list[Key]] = field(default_factory=dict)
+    evidence: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def track_incidents(ctx: JobContext) -> int:
+    """Open, group, follow and resolve automatic incidents; how many items it handled.
+
+    1. Take the pass lock (one worker at a time) and claim the unhandled state changes.
+    2. Read the live state; what an active maintenance window covers is under_maintenance.
+    3. Failing (component, region)s no incident has covered yet are grouped by root cause
+       and join an open automatic incident or open one (PagerDuty trigger).
+    4. Every open automatic incident follows the state of what it affects; more components
+       or a higher impact page again with a new trigger revision.
+    5. An incident whose components have all been operational for the cool-down resolves
+       itself with a closing update (exactly one resolve).
+    It is one transaction: changes handled, incidents written and pages enqueued together.
+    """
+    now = ctx.clock.now()
+    with session_scope(ctx.session_factory) as session:
+        if not store.lock_incident_pass(session):
+            return 0
+        changes = probes_store.claim_state_changes(session)
+        measured = store.live_states(session)
+        covered = store.covered_keys(measured, store.active_windows(session, now), now)
+        live = {key: replace(value, state="under_maintenance") if key in covered else value
+                for key, value in measured.items()}
+        failed_at = {(c.component, c.region): c.at for c in changes
+                     if c.to_state in FAILING_STATES}
+        incidents = {row.id: row for row in store.open_automatic_incidents(session)}
+        run = Pass(session, ctx.settings, now, live, failed_at, incidents)
+        failing = {key for key, value in live.items() if value.state in FAILING_STATES}
+        since = {key: live[key].since for key in failing}
+        new = failing - store.keys_with_incident_since(session, since)
+        values = [_value_of(row) for row in incidents.values()]
+        for assignment in assign_failures(new, failing, values, now, correlation(ctx.settings)):
+            _apply(run, assignment)
+        resolved = sum(_follow(run, row) for row in list(run.incidents.values()))
+        return len(changes) + len(run.opened) + len(run.joined) + resolved
+
+
+def _value_of(row: Incident) -> OpenIncident:
+    return OpenIncident(row.id, row.root_component or "", row.opened_at, store.tracked_of(row))
+
+
+def _evidence(run: Pass, keys: Sequence[Key]) -> tuple[datetime, list[dict[str, Any]]]:
+    """The earliest failing check behind these failures, and a few failing checks."""
+    firsts: list[datetime] = []
+    checks: list[dict[str, Any]] = []
+    for key in keys:
+        until = run.failed_at.get(key, run.live[key].since)
+        first, some = store.failure_evidence(run.session, key[0], key[1], until)
+        firsts.append(first or until)
+        checks.extend(some)
+    return min(firsts), sorted(checks, key=lambda c: str(c["at"]))[:5]
+
+
+def _apply(run: Pass, assignment: Assignment) -> None:
+    first_failure, checks = _evidence(run, assignment.keys)
+    affected = [(c, r, run.live[(c, r)].state) for c, r in assignment.keys]
+    if assignment.incident_id is None:
+        incident = Incident(title=assignment.root, impact=Impact.MINOR.value,
+                            status=IncidentStatus.INVESTIGATING.value,
+                            origin=Origin.AUTOMATIC.value, root_component=assignment.root,
+                            first_failure_at=first_failure, opened_at=run.now,
+                            last_bad_at=run.now, updated_at=run.now)
+        run.session.add(incident)
+        store.add_components(incident, affected, run.now)
+        run.session.flush()
+        run.incidents[incident.id] = incident
+        run.opened.add(incident.id)
+    else:
+        incident = run.incidents[assignment.incident_id]
+        incident.root_component = assignment.root
+        if incident.first_failure_at is None or first_failure < incident.first_failure_at:
+            incident.first_failure_at = first_failure
+        if store.add_components(incident, affected, run.now):
+            run.joined.setdefault(incident.id, []).extend(assignment.keys)
+    run.evidence.setdefault(incident.id, []).extend(checks)
+
+
+def _follow(run: Pass, incident: Incident) -> int:
+    """Follow one open incident's components; page on escalation; 1 if it resolved."""
+    before = incident.impact
+    tracked = track(store.tracked_of(incident), run.live, run.now)
+    store.apply_tracked(incident, tracked)
+    impact = worst_impact((t.component, t.state) for t in tracked)
+    if impact is not None:
+        incident.impact = impact.value
+    if any(t.state in FAILING_STATES for t in tracked):
+        incident.last_bad_at = run.now
+    root = incident.root_component or tracked[0].component
+    if not incident.taken_over and any(t.state in FAILING_STATES for t in tracked):
+        title = automatic_title(root, tracked)
+        if not downgrades(incident.title, title):  # a recovery keeps the worst wording
+            incident.title = title
+            incident.public_message = automatic_message(root, tracked)
+    evidence = run.evidence.get(incident.id, [])
+    if incident.id in run.opened:
+        first = store.add_update(run.session, incident, incident.status,
+                                 incident.public_message, run.now, run.settings,
+                                 automatic=True)
+        store.page(run.session, incident, "trigger", first.id, run.settings, run.now, evidence)
+        return 0
+    joined = run.joined.get(incident.id, [])
+    if joined or raises_impact(before, incident.impact):
+        note = _escalation_note(joined, incident.impact)
+        row = store.add_update(run.session, incident, incident.status, note, run.now,
+                               run.settings, automatic=True)
+        store.page(run.session, incident, "trigger", row.id, run.settings, run.now, evidence)
+        return 0
+    wait = cooldown(run.settings)
+    if recovered_for(tracked, run.live, run.now, wait):
+        body = (f"Every affected component has worked normally for {format_duration(wait)} "
+                "or longer; this incident is resolved.")
+        actions.close(run.session, incident, body, None, run.now, run.settings, automatic=True)
+        return 1
+    return 0
+
+
+def _escalation_note(joined: Sequence[Key], impact: str) -> str:
+    if joined:
+        names = ", ".join(f"{c} ({r})" for c, r in joined)
+        return f"Now also affecting {names}. Impact: {impact}."
+    return f"The impact is now {impact}."
+
+
+JOBS = (
+    Job("status.incidents", timedelta(seconds=1), track_incidents,
+        "open, group, follow and resolve automatic incidents from state changes"),
+)

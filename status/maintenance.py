@@ -1,0 +1,174 @@
+"""Maintenance windows as values (pure): what a window covers, when, and how it shows.
+
+A window covers `[start, end)`, or up to its cancellation when it was cancelled while
+running. Each scope is a (component, region) where an empty string means all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.errors import BellwetherError
+from sla.model import MaintenanceWindow
+from status.declared import COMPONENT_NAME, text
+
+MAX_LENGTH = timedelta(days=7)
+#: How far in the past a window may begin: maintenance excludes SLA minutes, so a window
+#: cannot be laid over an outage after the fact; a few minutes allow for "starting now".
+MAX_BACKDATE = timedelta(minutes=5)
+MAX_SCOPES = 500
+
+
+class InvalidMaintenance(BellwetherError):
+    code = "invalid_maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A scheduled maintenance window.
+
+    >>> from datetime import UTC
+    >>> start = datetime(2026, 10, 10, 2, tzinfo=UTC)
+    >>> w = Window(1, "DB upgrade", "", start, start + timedelta(hours=1), (("orders", ""),))
+    >>> covers(w, "orders", "us-central1.gcp", start), covers(w, "carts", "us-central1.gcp", start)
+    (True, False)
+    """
+
+    id: int
+    title: str
+    message: str
+    start: datetime
+    end: datetime
+    scopes: tuple[tuple[str, str], ...]
+    cancelled_at: datetime | None = None
+
+    @property
+    def effective_end(self) -> datetime:
+        """When the window really ends: its end, or its cancellation if that came first."""
+        if self.cancelled_at is None:
+            return self.end
+        return max(self.start, min(self.end, self.cancelled_at))
+
+    @property
+    def components(self) -> list[str]:
+        return sorted({c for c, _ in self.scopes if c})
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({r for _, r in self.scopes if r})
+
+
+def scope_matches(scope: tuple[str, str], component: str, region: str) -> bool:
+    return scope[0] in ("", component) and scope[1] in ("", region)
+
+
+def covers(window: Window, component: str, region: str, at: datetime) -> bool:
+    """Whether the window puts this component in this region under maintenance at `at`."""
+    if not window.start <= at < window.effective_end:
+        return False
+    return any(scope_matches(scope, component, region) for scope in window.scopes)
+
+
+def displayed_state(state: str, component: str, region: str, windows: Iterable[Window],
+                    at: datetime) -> str:
+    """The state the status page shows: `under_maintenance` while a window covers it."""
+    if any(covers(window, component, region, at) for window in windows):
+        return "under_maintenance"
+    return state
+
+
+def phase(window: Window, now: datetime) -> str:
+    """scheduled, in_progress, completed or cancelled."""
+    if window.cancelled_at is not None and window.cancelled_at < window.end:
+        return "cancelled" if now >= window.cancelled_at else "scheduled"
+    if now < window.start:
+        return "scheduled"
+    return "in_progress" if now < window.end else "completed"
+
+
+def to_sla_windows(window: Window) -> list[MaintenanceWindow]:
+    """The SLA's view: one MaintenanceWindow per scope (none if cancelled before it began)."""
+    if window.effective_end <= window.start:
+        return []
+    return [MaintenanceWindow(window.start, window.effective_end,
+                              frozenset({c}) if c else frozenset(),
+                              frozenset({r}) if r else frozenset())
+            for c, r in window.scopes]
+
+
+def window_json(window: Window, now: datetime) -> dict[str, Any]:
+    return {"id": window.id, "title": window.title, "message": window.message,
+            "starts_at": window.start.isoformat(), "ends_at": window.end.isoformat(),
+            "cancelled_at": window.cancelled_at.isoformat() if window.cancelled_at else None,
+            "status": phase(window, now), "components": window.components,
+            "regions": window.regions}
+
+
+# --- input ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class WindowInput:
+    """A window to schedule, checked; empty `components` or `regions` mean all of them."""
+
+    title: str
+    message: str
+    start: datetime
+    end: datetime
+    components: tuple[str, ...]
+    regions: tuple[str, ...]
+
+    @property
+    def scopes(self) -> list[tuple[str, str]]:
+        return [(c, r) for c in self.components or ("",) for r in self.regions or ("",)]
+
+
+def _time(body: Mapping[str, Any], key: str) -> datetime:
+    raw = body.get(key)
+    if not isinstance(raw, str):
+        raise InvalidMaintenance(f"'{key}' must be an ISO 8601 time with a time zone")
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidMaintenance(f"'{key}' is not an ISO 8601 time: {raw[:40]!r}") from None
+    if value.utcoffset() is None:
+        raise InvalidMaintenance(f"'{key}' needs a time zone (e.g. 2026-10-10T02:00:00Z)")
+    return value
+
+
+def _names(raw: Any, key: str, allowed: Collection[str] | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise InvalidMaintenance(f"'{key}' must be a list of names (empty means all)")
+    for item in raw:
+        if allowed is not None and item not in allowed:
+            raise InvalidMaintenance(f"'{key}': unknown {key[:-1]} {item[:120]!r}")
+        if allowed is None and not COMPONENT_NAME.fullmatch(item):
+            raise InvalidMaintenance(f"'{key}': {item[:120]!r} is not a component name")
+    return tuple(sorted(set(raw)))
+
+
+def parse_window(body: Mapping[str, Any], regions: Collection[str], now: datetime,
+                 ) -> WindowInput:
+    """A window from a JSON-like body, or InvalidMaintenance saying what to fix."""
+    start, end = _time(body, "starts_at"), _time(body, "ends_at")
+    if end <= start:
+        raise InvalidMaintenance("'ends_at' must be after 'starts_at'")
+    if start < now - MAX_BACKDATE:
+        raise InvalidMaintenance("'starts_at' lies in the past; maintenance cannot be "
+                                 "scheduled after the fact")
+    if end - start > MAX_LENGTH:
+        raise InvalidMaintenance("a maintenance window lasts at most 7 days")
+    window = WindowInput(
+        title=text(body, "title", max_len=200, error=InvalidMaintenance),
+        message=text(body, "message", max_len=10_000, required=False,
+                     error=InvalidMaintenance),
+        start=start, end=end,
+        components=_names(body.get("components"), "components", None),
+        regions=_names(body.get("regions"), "regions", regions))
+    if len(window.scopes) > MAX_SCOPES:
+        raise InvalidMaintenance(f"a window covers at most {MAX_SCOPES} component-regions")
+    return window

@@ -1,0 +1,157 @@
+"""The public status site: pages, Statuspage-compatible JSON and Atom feeds.
+
+When the static copy exists (the publish job keeps it fresh), it is served as files with
+ETag, Last-Modified and 304s; otherwise the same bytes are rendered on the spot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, request, send_file
+
+from core.errors import BellwetherError, NotFound
+from core.openapi import operation
+from core.web import current_runtime, request_session
+from status import feeds
+from status.page import StatusPage
+from status.public_store import incident_rows, incident_view
+from status.publish import HISTORY_PAGE_SIZE
+from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
+from status.site import Site, plotly_js
+
+bp = Blueprint("public", __name__)
+JSON_MIME = "application/json"
+ATOM_MIME = "application/atom+xml"
+
+
+def _site() -> Site:
+    site = current_runtime().parts.get("site")
+    if not isinstance(site, Site):
+        site = Site(current_runtime().settings)
+        current_runtime().parts["site"] = site
+    return site
+
+
+def _published(relative: str) -> Path | None:
+    directory = current_runtime().parts.get("public_dir")
+    if directory is None:
+        return None
+    path = Path(directory) / relative
+    return path if path.is_file() else None
+
+
+def _serve(relative: str, mimetype: str, render: Callable[[], str | bytes]) -> Response:
+    """The published file (conditional GET), or a fresh rendering of the same content."""
+    path = _published(relative)
+    if path is not None:
+        response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=5)
+    else:
+        response = Response(render(), mimetype=mimetype)
+        response.add_etag()
+        response.make_conditional(request)
+    response.headers["Cache-Control"] = "public, max-age=5"
+    return response
+
+
+def _page(region: str | None = None) -> StatusPage:
+    if region is not None and region not in _site().regions:
+        raise NotFound(f"unknown region {region!r}")
+    return _site().page(request_session(), current_runtime().clock.now(), region)
+
+
+def _regions() -> list[str]:
+    return list(_site().regions)
+
+
+@bp.get("/")
+def overview() -> Response:
+    return _serve("index.html", "text/html", lambda: render_html(
+        _site().env, "overview.html", _page(), all_regions=_regions()))
+
+
+@bp.get("/regions/<region>/")
+def region_page(region: str) -> Response:
+    def render() -> str:
+        page = _page(region)
+        figures = _site().figures(request_session(), page, current_runtime().clock.now())
+        return render_html(_site().env, "region.html", page, region=page.region(region),
+                           all_regions=_regions(), figures_json=figures)
+
+    return _serve(f"regions/{region}/index.html", "text/html", render)
+
+
+@bp.get("/incidents/<int:incident_id>")
+def incident_page(incident_id: int) -> Response:
+    def render() -> str:
+        page = _page()
+        incident = next((i for i in page.incidents if i.id == incident_id), None)
+        if incident is None:
+            incident = next((incident_view(row) for row in incident_rows(
+                request_session(), limit=1, offset=0, incident_id=incident_id)), None)
+        if incident is None:
+            abort(404)
+        return render_html(_site().env, "incident.html", page, incident=incident,
+                           all_regions=_regions())
+
+    return _serve(f"incidents/{incident_id}/index.html", "text/html", render)
+
+
+@bp.get("/history")
+def history() -> Response:
+    number = request.args.get("page", "1")
+    if not number.isdigit() or int(number) < 1:
+        raise BellwetherError("'page' must be a whole number ≥ 1")
+    page_number = int(number)
+    rows = incident_rows(request_session(), limit=HISTORY_PAGE_SIZE + 1,
+                         offset=(page_number - 1) * HISTORY_PAGE_SIZE)
+    incidents = [incident_view(row) for row in rows[:HISTORY_PAGE_SIZE]]
+    html = render_html(_site().env, "history.html", _page(), incidents=incidents,
+                       page_number=page_number, has_more=len(rows) > HISTORY_PAGE_SIZE,
+                       all_regions=_regions())
+    return Response(html, mimetype="text/html")
+
+
+def _json(name: str, region: str | None) -> Response:
+    if name not in JSON_DOCUMENTS:
+        raise NotFound(f"no document {name}.json")
+    relative = (f"api/v2/regions/{region}/{name}.json" if region else f"api/v2/{name}.json")
+    response = _serve(relative, JSON_MIME, lambda: dumps(json_document(_page(region), name)))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/api/v2/<path:name>.json")
+@operation(public=True)
+def statuspage_json(name: str) -> Response:
+    """Statuspage-compatible public JSON; `?region=` narrows it to one region."""
+    return _json(name, request.args.get("region") or None)
+
+
+@bp.get("/api/v2/regions/<region>/<path:name>.json")
+def statuspage_region_json(region: str, name: str) -> Response:
+    return _json(name, region)
+
+
+@bp.get("/feed.atom")
+def atom() -> Response:
+    url = current_runtime().settings.effective_public_url
+    return _serve("feed.atom", ATOM_MIME, lambda: feeds.atom_feed(_page(), f"{url}/feed.atom"))
+
+
+@bp.get("/regions/<region>/feed.atom")
+def region_atom(region: str) -> Response:
+    url = current_runtime().settings.effective_public_url
+    return _serve(f"regions/{region}/feed.atom", ATOM_MIME, lambda: feeds.atom_feed(
+        _page(region), f"{url}/regions/{region}/feed.atom"))
+
+
+@bp.get("/static/plotly.min.js")
+def plotly() -> Any:
+    """plotly.js from the installed plotly package: served by us, never from a CDN."""
+    path = plotly_js()
+    if path is None or not path.exists():
+        abort(404)
+    return send_file(path, mimetype="text/javascript", conditional=True, max_age=86400)

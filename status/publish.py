@@ -1,0 +1,113 @@
+"""The static copy of the public page: every page, JSON document and feed written into a
+directory that any static host or CDN can serve while Bellwether or its database is down.
+
+Each file is written to a temporary name and renamed into place, so a reader never sees a
+half-written file. Publishing is debounced: nothing is rewritten while nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment
+
+from status import feeds
+from status.page import StatusPage
+from status.render import JSON_DOCUMENTS, chart_json, dumps, json_document, render_html
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+ASSETS = ("bellwether.css", "status.css", "status-charts.js")
+HISTORY_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    files: int
+    fingerprint: str
+    changed: bool
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Temp file in the same directory, fsync, rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def fingerprint(page: StatusPage) -> str:
+    """What the page says, without the time it was generated at."""
+    summary = feeds.summary_json(page)
+    summary["page"].pop("updated_at", None)
+    content = dumps(summary) + dumps(feeds.incidents_json(page)["incidents"])
+    content += "".join(f"{c.name}{[(b.day, b.down_minutes) for b in c.bars]}"
+                       for c in page.components)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def site_files(env: Environment, page: StatusPage, region_pages: dict[str, StatusPage],
+               figures: Callable[[StatusPage], str], plotly_js: Path | None,
+               ) -> Iterator[tuple[str, bytes]]:
+    """Every file of the site as (relative path, bytes)."""
+    regions = [r.name for r in page.regions]
+    yield "index.html", render_html(env, "overview.html", page, all_regions=regions).encode()
+    for name in JSON_DOCUMENTS:
+        yield f"api/v2/{name}.json", dumps(json_document(page, name)).encode()
+    yield "feed.atom", feeds.atom_feed(page, f"{page.url}/feed.atom")
+    for region, regional in region_pages.items():
+        view = regional.region(region)
+        yield f"regions/{region}/index.html", render_html(
+            env, "region.html", regional, region=view, all_regions=regions,
+            figures_json=figures(regional)).encode()
+        for name in JSON_DOCUMENTS:
+            yield (f"api/v2/regions/{region}/{name}.json",
+                   dumps(json_document(regional, name)).encode())
+        yield (f"regions/{region}/feed.atom",
+               feeds.atom_feed(regional, f"{page.url}/regions/{region}/feed.atom"))
+    for incident in page.incidents:
+        yield f"incidents/{incident.id}/index.html", render_html(
+            env, "incident.html", page, incident=incident, all_regions=regions).encode()
+    yield "history/index.html", render_html(
+        env, "history.html", page, incidents=page.incidents[:HISTORY_PAGE_SIZE],
+        page_number=1, has_more=len(page.incidents) > HISTORY_PAGE_SIZE,
+        all_regions=regions).encode()
+    for asset in ASSETS:
+        yield f"static/{asset}", (STATIC / asset).read_bytes()
+    if plotly_js is not None and plotly_js.exists():
+        yield "static/plotly.min.js", plotly_js.read_bytes()
+
+
+def publish(out_dir: Path, env: Environment, page: StatusPage,
+            region_pages: dict[str, StatusPage], figures: Callable[[StatusPage], str],
+            plotly_js: Path | None = None, previous: str | None = None,
+            force: bool = False) -> Published:
+    """Write the site into `out_dir` unless it says what it said at `previous`."""
+    mark = fingerprint(page) + "".join(fingerprint(p) for p in region_pages.values())
+    mark = hashlib.sha256(mark.encode()).hexdigest()
+    if mark == previous and not force:
+        return Published(0, mark, changed=False)
+    count = 0
+    for relative, content in site_files(env, page, region_pages, figures, plotly_js):
+        target = out_dir / relative
+        if target.exists() and target.read_bytes() == content:
+            continue  # unchanged files keep their ETag and Last-Modified
+        write_atomically(target, content)
+        count += 1
+    return Published(count, mark, changed=True)
+
+
+def no_figures(_page: StatusPage) -> str:
+    return chart_json({})

@@ -1,0 +1,35 @@
+"""Keeping the static copy of the public site fresh: the `status.publish` job (debounced)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from core.db import session_scope, try_singleton
+from core.scheduler import Job, JobContext
+from status.site import Site, public_dir
+
+#: Republish at least this often even when nothing changed, so "generated at" stays honest.
+REFRESH = timedelta(minutes=1)
+
+
+def publish_site(ctx: JobContext) -> int:
+    """Render the site into the public directory when what it says changed; files written."""
+    site = ctx.parts.get("site")
+    if not isinstance(site, Site):
+        site = ctx.parts["site"] = Site(ctx.settings)
+    now = ctx.clock.now()
+    last = ctx.parts.get("published_at")
+    force = last is None or now - last >= REFRESH
+    out_dir = public_dir(ctx.settings)
+    with session_scope(ctx.session_factory) as session:
+        if not try_singleton(session, "status.publish"):
+            return 0
+        result = site.publish(session, now, out_dir, ctx.parts.get("published_mark"), force)
+    if result.changed:
+        ctx.parts.update(published_mark=result.fingerprint, published_at=now,
+                         public_dir=out_dir)
+    return result.files
+
+
+JOBS = (Job("status.publish", timedelta(seconds=2), publish_site,
+            "render the public site into its static directory when it changed"),)

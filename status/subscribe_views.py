@@ -1,0 +1,190 @@
+"""Subscribing to status notices: the public form and API, double opt-in, manage and
+one-click unsubscribe. Thin views: parse, call the store, answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template, request
+
+from alerts.outbox import enqueue
+from commerce.catalog import SERVICES
+from core.errors import BellwetherError
+from core.openapi import operation
+from core.ratelimit import SlidingWindowLimiter
+from core.web import current_runtime, json_body, request_session
+from status import subscribers_store
+from status.announce import links_for
+from status.notify import confirmation_notice
+from status.render import environment
+from status.subscriptions import (
+    CONFIRM_MAX_AGE_S,
+    KINDS,
+    InvalidSubscription,
+    check_email,
+    check_scopes,
+    check_webhook_url,
+)
+
+bp = Blueprint("subscribe", __name__)
+SUBSCRIBE_BODY = {"type": "object", "required": ["kind", "address", "regions"], "properties": {
+    "kind": {"type": "string", "enum": list(KINDS)}, "address": {"type": "string"},
+    "regions": {"type": "array", "items": {"type": "string"}},
+    "components": {"type": "array", "items": {"type": "string"}}}}
+
+
+class TooManyRequests(BellwetherError):
+    status = 429
+    code = "too_many_requests"
+
+
+def _limiter() -> SlidingWindowLimiter:
+    parts = current_runtime().parts
+    limiter = parts.get("subscribe_limiter")
+    if not isinstance(limiter, SlidingWindowLimiter):
+        limit = int(current_runtime().settings.extra.get("subscribe_limit_per_hour", 10))
+        limiter = SlidingWindowLimiter(limit, timedelta(hours=1), current_runtime().clock)
+        parts["subscribe_limiter"] = limiter
+    return limiter
+
+
+def _subscribe(kind: str, address: str, regions: list[str], components: list[str],
+               ) -> dict[str, Any]:
+    """Check, store and (for email) send the confirmation, in one transaction."""
+    wait = _limiter().attempt(request.remote_addr or "unknown")
+    if wait is not None:
+        raise TooManyRequests(f"too many subscriptions from your address; try again in "
+                              f"{int(wait.total_seconds()) + 1} s")
+    runtime = current_runtime()
+    if kind not in KINDS:
+        raise InvalidSubscription("'kind' must be email or webhook")
+    address = check_email(address) if kind == "email" else check_webhook_url(address)
+    scopes = check_scopes(regions, components, runtime.settings.regions, SERVICES)
+    session = request_session()
+    now = runtime.clock.now()
+    subscriber, secret = subscribers_store.create_subscriber(session, kind, address, scopes, now)
+    if kind == "email":
+        enqueue(session, [confirmation_notice(
+            subscriber.id, address, environment(), links_for(runtime.settings, runtime.clock),
+            runtime.settings.effective_public_url, sorted({s.region for s in scopes}))], now)
+    session.commit()
+    return {"id": subscriber.id, "kind": kind, "address": address,
+            "status": "active" if subscriber.confirmed_at else "pending_confirmation",
+            "secret": secret, "regions": sorted({s.region for s in scopes}),
+            "components": sorted({s.component for s in scopes if s.component})}
+
+
+def _form_lists() -> tuple[list[str], list[str]]:
+    return request.form.getlist("regions"), request.form.getlist("components")
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Response:
+    settings = current_runtime().settings
+    html = render_template(f"public/{template}", regions=settings.regions,
+                           components=list(SERVICES), all_regions=settings.regions,
+                           title=str(settings.extra.get("status_title", "Bellwether")),
+                           **context)
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.get("/subscribe")
+def subscribe_form() -> Response:
+    return _render("subscribe.html")
+
+
+@bp.post("/subscribe")
+def subscribe_post() -> Response:
+    regions, components = _form_lists()
+    try:
+        result = _subscribe(request.form.get("kind", "email"), request.form.get("address", ""),
+                            regions, components)
+    except InvalidSubscription as exc:
+        return _render("subscribe.html", status=400, error=exc.detail,
+                       chosen_regions=regions, chosen_components=components,
+                       address=request.form.get("address", ""))
+    return _render("subscribed.html", status=201, result=result)
+
+
+@bp.post("/api/v1/subscribers")
+@operation(public=True, body=SUBSCRIBE_BODY, responses={201: {"type": "object"}},
+           tags=("subscriptions",))
+def subscribe_api() -> Any:
+    """Subscribe by email (a confirmation link is sent) or webhook (the secret is shown once)."""
+    body = json_body()
+    regions, components = body.get("regions", []), body.get("components", [])
+    if not isinstance(regions, list) or not isinstance(components, list) \
+            or not all(isinstance(x, str) for x in [*regions, *components]):
+        raise InvalidSubscription("'regions' and 'components' must be lists of names")
+    result = _subscribe(str(body.get("kind", "")), str(body.get("address", "")), regions,
+                        components)
+    return jsonify(result), 201
+
+
+@bp.get("/subscribe/confirm/<token>")
+def confirm(token: str) -> Response:
+    runtime = current_runtime()
+    links = links_for(runtime.settings, runtime.clock)
+    subscriber_id, address = links.read(token, "confirm", max_age=CONFIRM_MAX_AGE_S)
+    session = request_session()
+    subscriber = subscribers_store.get_subscriber(session, subscriber_id, address)
+    subscribers_store.confirm(subscriber, runtime.clock.now())
+    session.commit()
+    manage = f"/subscribe/manage/{links.make('manage', subscriber.id, address)}"
+    return _render("confirmed.html", address=address, manage_url=manage,
+                   scopes=subscribers_store.scopes_of(subscriber))
+
+
+@bp.route("/subscribe/manage/<token>", methods=["GET", "POST"])
+def manage(token: str) -> Response:
+    runtime = current_runtime()
+    links = links_for(runtime.settings, runtime.clock)
+    subscriber_id, address = links.read(token, "manage")
+    session = request_session()
+    subscriber = subscribers_store.get_subscriber(session, subscriber_id, address)
+    error = None
+    if request.method == "POST":
+        regions, components = _form_lists()
+        try:
+            subscribers_store.replace_scopes(subscriber, check_scopes(
+                regions, components, runtime.settings.regions, SERVICES))
+            session.commit()
+        except InvalidSubscription as exc:
+            session.rollback()
+            error = exc.detail
+    scopes = subscribers_store.scopes_of(subscriber)
+    return _render("manage.html", status=400 if error else 200, error=error, address=address,
+                   chosen_regions=sorted({s.region for s in scopes}),
+                   chosen_components=sorted({s.component for s in scopes if s.component}),
+                   unsubscribe_url=f"/subscribe/unsubscribe/"
+                                   f"{links.make('unsubscribe', subscriber.id, address)}",
+                   cancelled=subscriber.unsubscribed_at is not None,
+                   saved=request.method == "POST" and not error)
+
+
+def _unsubscribe(token: str) -> str:
+    runtime = current_runtime()
+    subscriber_id, address = links_for(runtime.settings, runtime.clock).read(token, "unsubscribe")
+    session = request_session()
+    subscriber = subscribers_store.get_subscriber(session, subscriber_id, address)
+    subscribers_store.unsubscribe(subscriber, runtime.clock.now())
+    session.commit()
+    return address
+
+
+@bp.get("/subscribe/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> Response:
+    links_for(current_runtime().settings, current_runtime().clock).read(token, "unsubscribe")
+    return _render("unsubscribe.html", token=token)
+
+
+@bp.post("/subscribe/unsubscribe/<token>")
+def unsubscribe_form(token: str) -> Response:
+    return _render("unsubscribed.html", address=_unsubscribe(token))
+
+
+@bp.post("/api/v1/subscribers/unsubscribe/<token>")
+@operation(public=True, tags=("subscriptions",))
+def unsubscribe_one_click(token: str) -> Any:
+    """One-click unsubscribe (RFC 8058: List-Unsubscribe-Post); the token is the credential."""
+    return jsonify({"unsubscribed": _unsubscribe(token)})

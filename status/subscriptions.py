@@ -1,0 +1,124 @@
+"""Subscriptions, pure: checking addresses, signed links, and who hears of an event.
+
+Links are signed with the instance's secret key: a confirmation link expires (double
+opt-in), manage and unsubscribe links do not, and none can be forged or moved to another
+subscriber.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from core.clock import Clock
+from core.errors import BellwetherError
+
+CONFIRM_MAX_AGE_S = 48 * 3600
+KINDS = ("email", "webhook")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+                    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+
+
+class InvalidSubscription(BellwetherError):
+    code = "invalid_subscription"
+
+
+class BadLink(BellwetherError):
+    status = 404
+    code = "bad_link"
+
+
+def check_email(address: str) -> str:
+    """The address, trimmed and with a lower-case domain; a clear error when it is not one."""
+    address = address.strip()
+    if len(address) > 254 or not _EMAIL.match(address):
+        raise InvalidSubscription(f"{address[:80]!r} is not an email address")
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def check_webhook_url(url: str) -> str:
+    """An http(s) URL with a host; where it points is checked again at every delivery."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
+        raise InvalidSubscription("a webhook needs an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise InvalidSubscription("a webhook URL must not carry credentials")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A region a subscriber chose, and optionally one component in it ('' = all)."""
+
+    region: str
+    component: str = ""
+
+
+def check_scopes(regions: Iterable[str], components: Iterable[str],
+                 known_regions: Sequence[str], known_components: Iterable[str]) -> list[Scope]:
+    """At least one known region; components narrow every chosen region."""
+    chosen = sorted({r.strip() for r in regions if r.strip()})
+    if not chosen:
+        raise InvalidSubscription("choose at least one region")
+    unknown = [r for r in chosen if r not in known_regions]
+    if unknown:
+        raise InvalidSubscription(f"unknown region {unknown[0]!r}")
+    picked = sorted({c.strip() for c in components if c.strip()})
+    strangers = sorted(set(picked) - set(known_components))
+    if strangers:
+        raise InvalidSubscription(f"unknown component {strangers[0]!r}")
+    return [Scope(r, c) for r in chosen for c in (picked or [""])]
+
+
+def hears(scopes: Iterable[Scope], affected: Iterable[tuple[str, str]]) -> bool:
+    """Whether a subscriber with `scopes` hears of an event affecting (component, region)s.
+
+    >>> hears([Scope("eu")], [("orders", "eu")])
+    True
+    >>> hears([Scope("eu", "carts")], [("orders", "eu")])
+    False
+    """
+    pairs = list(affected)
+    return any(scope.region == region and scope.component in ("", component)
+               for scope in scopes for component, region in pairs)
+
+
+class _ClockSigner(TimestampSigner):
+    """itsdangerous' signer, telling time by the injected clock instead of the wall."""
+
+    clock: Clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock.now().timestamp())
+
+
+class Links:
+    """Signed tokens for confirm, manage and unsubscribe links."""
+
+    def __init__(self, secret_key: str, clock: Clock) -> None:
+        signer = type("Signer", (_ClockSigner,), {"clock": clock})
+        self.serializer = URLSafeTimedSerializer(secret_key, salt="bellwether-subscriptions",
+                                                 signer=signer)
+
+    def make(self, purpose: str, subscriber_id: int, address: str) -> str:
+        return self.serializer.dumps([purpose, subscriber_id, address])
+
+    def read(self, token: str, purpose: str, max_age: int | None = None) -> tuple[int, str]:
+        """The subscriber id and address a token was made for; BadLink when it is not ours,
+        for another purpose, or expired."""
+        try:
+            kind, subscriber_id, address = self.serializer.loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise BadLink("this link has expired; subscribe again") from None
+        except (BadSignature, ValueError, TypeError):
+            raise BadLink("this link is not valid") from None
+        if kind != purpose or not isinstance(subscriber_id, int):
+            raise BadLink("this link is not valid")
+        return subscriber_id, str(address)

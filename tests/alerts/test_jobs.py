@@ -1,0 +1,106 @@
+"""The dispatch job: one pass by hand, and a dispatcher process killed mid-run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from alerts.jobs import JOBS, dispatch_once
+from alerts.senders.local import RecordingSender
+from core.clock import ManualClock, SystemClock
+from core.config import Settings
+from core.db import SessionFactory
+from core.scheduler import JobContext, find_job
+from tests.alerts.builders import enqueue_pages, rows
+from tests.support.pagerduty import EventsApiStandIn
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONS = ("trigger", "acknowledge", "resolve")
+
+
+def test_the_job_table_runs_the_dispatcher_every_second() -> None:
+    job = find_job(JOBS, "alerts.dispatch")
+    assert (job.every, job.run) == (timedelta(seconds=1), dispatch_once)
+
+
+def test_one_pass_sends_what_is_due_with_senders_built_from_the_settings(
+        factory: SessionFactory, clock: ManualClock, events_api: EventsApiStandIn,
+        pd_settings: Settings) -> None:
+    enqueue_pages(factory, pd_settings, clock.now(), [1, 2])
+    ctx = JobContext(pd_settings, clock, factory)
+    assert dispatch_once(ctx) == 2  # both triggers; the rest wait for them
+    assert dispatch_once(ctx) == 2
+    assert sorted(events_api.accepted()[:2]) == [("bellwether-incident-1", "trigger"),
+                                                 ("bellwether-incident-2", "trigger")]
+
+
+def test_one_pass_uses_the_senders_it_is_given(factory: SessionFactory, clock: ManualClock,
+                                               pd_settings: Settings) -> None:
+    enqueue_pages(factory, pd_settings, clock.now(), [1], actions=["trigger"])
+    sender = RecordingSender()
+    assert dispatch_once(JobContext(pd_settings, clock, factory,
+                                    {"senders": {"pagerduty": sender}})) == 1
+    assert [d.key for d in sender.sent] == ["pd:incident-1:trigger:1"]
+
+
+@contextmanager
+def dispatcher_process(database_url: str, settings: Settings, log: Path,
+                       lease_s: float) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.dispatcher_process", database_url,
+             settings.pagerduty_events_url, str(settings.pagerduty_ca_bundle), str(lease_s)],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+
+
+def delivered(factory: SessionFactory) -> int:
+    return sum(r.status == "delivered" for r in rows(factory))
+
+
+@pytest.mark.e2e
+def test_a_dispatcher_killed_between_deliveries_sends_nothing_twice_after_a_restart(
+        fresh_engine: Engine, factory: SessionFactory, events_api: EventsApiStandIn,
+        pd_settings: Settings, tmp_path: Path) -> None:
+    """1. Four incidents, twelve events; the Events API accepts five, then holds every
+    further request unanswered. 2. Once those five are recorded as delivered, SIGKILL.
+    3. The held requests are hung up on (never accepted). 4. A new dispatcher retakes the
+    rows the dead one held once their lease ran out, and sends the rest."""
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    log = tmp_path / "dispatcher.log"
+    enqueue_pages(factory, pd_settings, SystemClock().now(), [1, 2, 3, 4])
+    events_api.hold_after(5)
+    with dispatcher_process(url, pd_settings, log, lease_s=60) as first:
+        wait_until(lambda: delivered(factory) == 5 and events_api.held >= 1, timeout=30,
+                   message=f"five deliveries and a held one; log: {log.read_text()}")
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    in_flight = {r.key for r in rows(factory) if r.status == "sending"}
+    assert in_flight  # the kill left attempts recorded but unanswered
+    events_api.release()
+    with dispatcher_process(url, pd_settings, log, lease_s=1) as second:
+        wait_until(lambda: delivered(factory) == 12, timeout=60,
+                   message=f"every event delivered; log: {log.read_text()}")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    accepted = events_api.accepted()
+    expected = [(f"bellwether-incident-{i}", a) for i in (1, 2, 3, 4) for a in ACTIONS]
+    assert sorted(accepted) == sorted(expected)  # each exactly once
+    for incident in (1, 2, 3, 4):
+        key = f"bellwether-incident-{incident}"
+        assert [a for k, a in accepted if k == key] == list(ACTIONS)
+    assert len(events_api.requests) == 12 + events_api.held

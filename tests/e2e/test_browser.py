@@ -1,0 +1,141 @@
+"""The public site in headless Chromium (Debian's, driven by Playwright): states, a drawn
+chart, and subscribing through the form and the link in the captured email."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import insert
+
+from alerts.jobs import dispatch_once
+from app import create_app
+from core import migrate
+from core.config import Settings
+from core.db import session_scope
+from core.runtime import Runtime
+from core.scheduler import JobContext
+from core.servers import Listener
+from probes.models import ComponentState, LocationMinute
+from tests.support.databases import create_database, drop_database
+from tests.support.smtp import SmtpServer, running_smtp
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+REGION = "europe-west1.gcp"
+
+
+def chromium_or_skip() -> None:
+    if shutil.which(CHROMIUM):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium (Debian package chromium) is required under CI=true")
+    pytest.skip("Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Listener, Flask, SmtpServer]]:
+    chromium_or_skip()
+    url = create_database(tmp_path, "browser")
+    migrate.upgrade(url)
+    with running_smtp() as smtp:
+        web = Listener("browser-web", None)
+        settings = replace(Settings(), data_dir=tmp_path, database_url=url,
+                           secret_key="browser-secret", smtp_url=smtp.url,
+                           public_url=web.url)
+        app = create_app(settings)
+        web.app = app
+        seed(app.extensions["bellwether"])
+        web.start()
+        try:
+            yield web, app, smtp
+        finally:
+            web.stop()
+            app.extensions["bellwether"].engine.dispose()
+            drop_database(url)
+
+
+def seed(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    first = int(now.timestamp()) // 60 - 180
+    with session_scope(runtime.session_factory) as session:
+        session.add(ComponentState(component="carts", region=REGION, state="major_outage",
+                                   since=now - timedelta(minutes=3), reason="3 of 3",
+                                   evaluated_at=now))
+        session.execute(insert(LocationMinute), [
+            {"component": "orders", "region": REGION, "location": location,
+             "minute": first + m, "checks": 2, "failures": 0, "degraded": 0,
+             "latency_p50_ms": 40.0 + m % 7, "latency_p95_ms": 90.0 + m % 11,
+             "latency_max_ms": 120.0, "status": "up"}
+            for location in ("loc-a", "loc-b") for m in range(180)])
+
+
+def test_the_region_page_shows_states_and_draws_a_chart(
+        served: tuple[Listener, Flask, SmtpServer]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    web, _, _ = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            failed: list[str] = []
+            errors: list[str] = []
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+                    else None)
+            page.goto(f"{web.url}/", wait_until="networkidle")
+            assert "Major System Outage" in page.inner_text("h1")
+            page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+            page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
+            carts = page.locator("#component-carts")
+            assert "Major outage" in carts.inner_text()
+            page.wait_for_selector('[data-figure="latency-orders"] .main-svg', timeout=15_000)
+            assert page.locator('[data-figure="latency-orders"] .main-svg').count() >= 1
+            page.screenshot(path=str(ARTIFACTS / "region.png"), full_page=True)
+            assert failed == []
+            assert errors == []  # no Content-Security-Policy violation, no script error
+        finally:
+            browser.close()
+
+
+def test_subscribing_through_the_form_and_the_emailed_link(
+        served: tuple[Listener, Flask, SmtpServer]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    web, app, smtp = served
+    runtime: Runtime = app.extensions["bellwether"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{web.url}/subscribe")
+            page.fill("#address", "grace@example.test")
+            page.check(f'input[name="regions"][value="{REGION}"]')
+            page.check('input[name="components"][value="orders"]')
+            page.click("button[type=submit]")
+            assert "Check your inbox" in page.inner_text("h1")
+            dispatch_once(JobContext(runtime.settings, runtime.clock, runtime.session_factory,
+                                     runtime.parts))
+            assert [m.rcpt_tos for m in smtp.mails] == [("grace@example.test",)]
+            text = smtp.mails[0].message.get_body(("plain",))
+            assert text is not None
+            link = re.search(r"(http://\S+/subscribe/confirm/\S+)", str(text.get_content()))
+            assert link
+            page.goto(link.group(1))
+            assert "Subscription confirmed" in page.inner_text("h1")
+            assert "orders" in page.inner_text("main")
+        finally:
+            browser.close()

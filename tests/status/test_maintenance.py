@@ -1,0 +1,101 @@
+"""Maintenance windows as values: coverage, display, SLA view and input (no database)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from sla.model import MaintenanceWindow
+from status.maintenance import (
+    InvalidMaintenance,
+    Window,
+    covers,
+    displayed_state,
+    parse_window,
+    phase,
+    to_sla_windows,
+)
+from tests.status.conftest import AU, EU, START, US
+
+HOUR = timedelta(hours=1)
+
+
+def window(*scopes: tuple[str, str], cancelled_after: timedelta | None = None) -> Window:
+    cancelled = START + cancelled_after if cancelled_after is not None else None
+    return Window(1, "Upgrade", "", START, START + HOUR, scopes or (("", ""),), cancelled)
+
+
+def test_a_window_covers_its_scope_during_its_time_only() -> None:
+    w = window(("orders", ""))
+    assert covers(w, "orders", EU, START)
+    assert covers(w, "orders", AU, START + HOUR - timedelta(seconds=1))
+    assert not covers(w, "orders", EU, START + HOUR)
+    assert not covers(w, "orders", EU, START - timedelta(seconds=1))
+    assert not covers(w, "carts", EU, START)
+
+
+def test_empty_scope_means_everything_and_regions_narrow_it() -> None:
+    assert covers(window(), "search", US, START)
+    w = window(("", EU))
+    assert covers(w, "search", EU, START)
+    assert not covers(w, "search", US, START)
+
+
+def test_a_cancelled_window_ends_when_cancelled() -> None:
+    w = window(cancelled_after=timedelta(minutes=20))
+    assert covers(w, "orders", EU, START + timedelta(minutes=19))
+    assert not covers(w, "orders", EU, START + timedelta(minutes=20))
+    assert phase(w, START + timedelta(minutes=10)) == "scheduled"
+    assert phase(w, START + timedelta(minutes=30)) == "cancelled"
+    assert not covers(window(cancelled_after=-HOUR), "orders", EU, START)
+
+
+def test_the_displayed_state_is_under_maintenance_while_covered() -> None:
+    w = window(("orders", EU))
+    assert displayed_state("major_outage", "orders", EU, [w], START) == "under_maintenance"
+    assert displayed_state("major_outage", "orders", EU, [w], START + HOUR) == "major_outage"
+
+
+def test_the_sla_sees_one_window_per_scope_and_nothing_of_a_cancelled_one() -> None:
+    w = window(("carts", EU), ("orders", EU), cancelled_after=timedelta(minutes=30))
+    assert to_sla_windows(w) == [
+        MaintenanceWindow(START, START + timedelta(minutes=30), frozenset({"carts"}),
+                          frozenset({EU})),
+        MaintenanceWindow(START, START + timedelta(minutes=30), frozenset({"orders"}),
+                          frozenset({EU}))]
+    assert to_sla_windows(window(cancelled_after=-timedelta(minutes=5))) == []
+
+
+def test_phases_follow_the_clock() -> None:
+    w = window()
+    assert [phase(w, START - HOUR), phase(w, START), phase(w, START + HOUR)] == [
+        "scheduled", "in_progress", "completed"]
+
+
+GOOD: dict[str, Any] = {"title": "DB upgrade", "starts_at": "2026-10-02T02:00:00Z",
+                        "ends_at": "2026-10-02T03:00:00+00:00", "components": ["orders"],
+                        "regions": [EU]}
+
+
+def test_a_window_input_becomes_scopes() -> None:
+    parsed = parse_window({**GOOD, "components": ["orders", "carts"]}, (EU, US), START)
+    assert parsed.scopes == [("carts", EU), ("orders", EU)]
+    assert parse_window({**GOOD, "components": [], "regions": []}, (EU,), START).scopes == [
+        ("", "")]
+
+
+@pytest.mark.parametrize(("change", "complaint"), [
+    ({"starts_at": "tomorrow"}, "not an ISO 8601 time"),
+    ({"starts_at": "2026-10-02T02:00:00"}, "needs a time zone"),
+    ({"ends_at": "2026-10-02T01:00:00Z"}, "after 'starts_at'"),
+    ({"starts_at": "2026-09-30T00:00:00Z"}, "in the past"),
+    ({"ends_at": "2026-10-20T00:00:00Z"}, "at most 7 days"),
+    ({"regions": ["mars-1"]}, "unknown region"),
+    ({"components": "orders"}, "must be a list"),
+    ({"title": " "}, "'title' must not be empty"),
+])
+def test_bad_windows_say_what_to_fix(change: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(InvalidMaintenance, match=complaint):
+        parse_window({**GOOD, **change}, (EU, US), START)
