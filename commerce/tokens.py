@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +32,11 @@ def _sign(secret: str, message: str) -> str:
 
 
 def issue_token(secret: str, project_key: str, expires_at: datetime) -> str:
-    """A token that names its project and expiry and cannot be forged without the secret."""
-    body = f"v1.{project_key}.{int(expires_at.timestamp())}.{secrets.token_hex(8)}"
+    """A token that names its project and expiry and cannot be forged without the secret.
+
+    The expiry is rounded up to the whole second, so a token never lives shorter than asked.
+    """
+    body = f"v1.{project_key}.{math.ceil(expires_at.timestamp())}.{secrets.token_hex(8)}"
     return f"{body}.{_sign(secret, body)}"
 
 

@@ -25,3 +25,11 @@ def test_a_token_from_another_region_or_tampered_is_refused() -> None:
         verify_token("s3cret", token.replace("shop", "shoq", 1), NOW)
     with pytest.raises(Unauthorized, match="malformed"):
         verify_token("s3cret", "garbage", NOW)
+
+
+def test_a_token_never_lives_shorter_than_asked() -> None:
+    issued = datetime(2026, 3, 1, 12, 0, 0, 999_000, tzinfo=UTC)
+    token = issue_token("s3cret", "shop", issued + timedelta(seconds=1))
+    assert verify_token("s3cret", token, issued + timedelta(seconds=1)).project_key == "shop"
+    with pytest.raises(Unauthorized):
+        verify_token("s3cret", token, issued + timedelta(seconds=2))
