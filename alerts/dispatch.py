@@ -4,6 +4,10 @@ Several dispatchers (threads, processes, machines) may run at once: a row is tak
 conditional claim, and a claim older than the lease is taken again (the worker died; its
 send may or may not have happened, which is the contract's one allowed repeat). Rows with
 the same `ordering_key` go out one at a time, in id order.
+
+The bookkeeping is done in groups, since it cost more than the sending: one statement
+claims a group of rows and records their attempts, one query loads their subscribers, and
+outcomes that finish while another group is being written are written together.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from alerts.models import OutboxRow
-from alerts.senders import Delivery, DeliveryError, Sender
+from alerts.senders import Delivery, DeliveryError, KeepsConnections, Sender
 from core.clock import Clock
 from core.db import SessionFactory, session_scope
 from status.models import Subscriber
@@ -40,7 +46,11 @@ LEASE = timedelta(seconds=60)
 #: Failed attempts in a row (one delivery's whole budget) before a subscriber is disabled.
 DISABLE_AFTER_FAILURES = MAX_ATTEMPTS
 POOL_SIZE = 8
+#: Most rows one claim takes (the first claim of a pass; later ones top the pool up).
 BATCH = 32
+#: How long one pass keeps claiming while claims come back full: under the job's 1 s
+#: interval, so a pass ends before the next one is due and shutdown never waits on a backlog.
+PASS_TIME = timedelta(seconds=0.75)
 
 
 def next_attempt_at(attempts: int, now: datetime, jitter: float = 0.0,
@@ -56,14 +66,12 @@ def next_attempt_at(attempts: int, now: datetime, jitter: float = 0.0,
     return now + delay
 
 
-def _delivery(row: OutboxRow) -> Delivery:
-    return Delivery(id=row.id, key=row.key, channel=row.channel, recipient=row.recipient,
-                    event_type=row.event_type, payload=dict(row.payload), attempts=row.attempts)
 
-
-def _due_ids(session: Session, now: datetime, limit: int, lease: timedelta) -> list[int]:
+def _due_ids(session: Session, now: datetime, limit: int, lease: timedelta,
+             exclude: Collection[int] = ()) -> list[int]:
     """Ids of rows that may be claimed: due, unclaimed (or a stale claim), and first in line
-    for their ordering key. On PostgreSQL, rows another worker is claiming are skipped."""
+    for their ordering key, leaving out `exclude` (the caller's own rows in flight). On
+    PostgreSQL, rows another worker is claiming are skipped."""
     earlier = aliased(OutboxRow)
     blocked = exists().where(earlier.ordering_key == OutboxRow.ordering_key,
                              earlier.id < OutboxRow.id, earlier.status.in_(UNDELIVERED))
@@ -72,35 +80,87 @@ def _due_ids(session: Session, now: datetime, limit: int, lease: timedelta) -> l
                     or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_at < now - lease),
                     ~blocked)
              .order_by(OutboxRow.id).limit(limit))
+    if exclude:
+        query = query.where(OutboxRow.id.not_in(list(exclude)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=OutboxRow)
     return list(session.scalars(query))
 
 
+def _take(session: Session, worker: str, now: datetime, limit: int, lease: timedelta,
+          exclude: Collection[int], values: Mapping[str, Any]) -> list[Delivery]:
+    """Find due rows and take them with one UPDATE that repeats the "still free" condition,
+    keeping only the rows it changed (another worker may have taken some in between)."""
+    due = _due_ids(session, now, limit, lease, exclude)
+    if not due:
+        return []
+    taken = set(session.scalars(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(due), OutboxRow.status.in_(UNDELIVERED),
+               or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_at < now - lease))
+        .values(claimed_by=worker, claimed_at=now, **values)
+        .returning(OutboxRow.id)
+        .execution_options(synchronize_session=False)))
+    if not taken:
+        return []
+    rows = session.execute(
+        select(OutboxRow.id, OutboxRow.key, OutboxRow.channel, OutboxRow.recipient,
+               OutboxRow.event_type, OutboxRow.payload, OutboxRow.attempts)
+        .where(OutboxRow.id.in_(taken)).order_by(OutboxRow.id))
+    return [Delivery(id=r.id, key=r.key, channel=r.channel, recipient=r.recipient,
+                     event_type=r.event_type, payload=dict(r.payload), attempts=r.attempts)
+            for r in rows]
+
+
 def claim_batch(session: Session, worker: str, now: datetime, limit: int = BATCH,
                 lease: timedelta = LEASE) -> list[Delivery]:
-    """Claim up to `limit` due rows for `worker`; the caller commits.
+    """Claim up to `limit` due rows for `worker` (attempts not yet recorded); the caller
+    commits."""
+    return _take(session, worker, now, limit, lease, (), {})
 
-    1. Find due rows (`_due_ids`; FOR UPDATE SKIP LOCKED on PostgreSQL).
-    2. Take each with an UPDATE that repeats the "still free" condition, and keep it only
-       when that UPDATE changed a row: another worker may have taken it in between.
-    """
-    claimed = []
-    for row_id in _due_ids(session, now, limit, lease):
-        taken = session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == row_id, OutboxRow.status.in_(UNDELIVERED),
-                   or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_at < now - lease))
-            .values(claimed_by=worker, claimed_at=now)
-            .execution_options(synchronize_session=False))
-        if taken.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(row_id)
-    if not claimed:
-        return []
-    rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(claimed))
-                           .order_by(OutboxRow.id)
-                           .execution_options(populate_existing=True))
-    return [_delivery(row) for row in rows]
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row claimed with its attempt recorded, ready to send; `refusal` instead when its
+    subscriber may no longer be sent to (then it is recorded as dead, never sent)."""
+
+    delivery: Delivery
+    refusal: DeliveryError | None
+    claimed_at: float  # the dispatcher clock's monotonic time of the claim
+
+
+def claim_attempts(session: Session, worker: str, now: datetime, limit: int,
+                   lease: timedelta, exclude: Collection[int] = ()) -> list[Delivery]:
+    """Claim up to `limit` due rows and record their attempts in the same statement (status
+    "sending", attempts + 1): record before send. The caller commits, then sends at once."""
+    return _take(session, worker, now, limit, lease, exclude,
+                 {"status": "sending", "attempts": OutboxRow.attempts + 1})
+
+
+def with_subscribers(session: Session, deliveries: Sequence[Delivery],
+                     ) -> list[tuple[Delivery, DeliveryError | None]]:
+    """Each delivery with its subscriber's secret, or the reason it may no longer be sent
+    (subscriber gone, disabled, unsubscribed); one query for the whole group."""
+    wanted = {d.subscriber_id for d in deliveries if d.subscriber_id is not None}
+    found = {s.id: s for s in session.execute(
+        select(Subscriber.id, Subscriber.secret, Subscriber.disabled_at,
+               Subscriber.unsubscribed_at).where(Subscriber.id.in_(wanted)))} if wanted else {}
+    prepared: list[tuple[Delivery, DeliveryError | None]] = []
+    for delivery in deliveries:
+        if delivery.subscriber_id is None:
+            prepared.append((delivery, None))
+            continue
+        subscriber = found.get(delivery.subscriber_id)
+        if subscriber is None:
+            prepared.append((delivery, DeliveryError("subscriber no longer exists",
+                                                     permanent=True)))
+        elif subscriber.disabled_at is not None or subscriber.unsubscribed_at is not None:
+            state = "disabled" if subscriber.disabled_at is not None else "unsubscribed"
+            prepared.append((delivery, DeliveryError(f"not sent: subscriber {state}",
+                                                     permanent=True)))
+        else:
+            prepared.append((replace(delivery, secret=subscriber.secret), None))
+    return prepared
 
 
 def _mine(delivery: Delivery, worker: str, *status: str) -> object:
@@ -109,8 +169,8 @@ def _mine(delivery: Delivery, worker: str, *status: str) -> object:
 
 
 def start_attempt(session: Session, delivery: Delivery, worker: str, now: datetime) -> bool:
-    """Record the attempt before sending: status "sending", attempts + 1, the lease starts.
-    False when the claim is no longer ours."""
+    """Record the attempt of a row claimed with `claim_batch`: status "sending", attempts + 1,
+    the lease starts. False when the claim is no longer ours."""
     result = session.execute(
         update(OutboxRow).where(_mine(delivery, worker, *UNDELIVERED))  # type: ignore[arg-type]
         .values(status="sending", attempts=OutboxRow.attempts + 1, claimed_at=now)
@@ -118,26 +178,90 @@ def start_attempt(session: Session, delivery: Delivery, worker: str, now: dateti
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
-def record_outcome(session: Session, delivery: Delivery, worker: str, now: datetime,
-                   error: DeliveryError | None, jitter: float = 0.0) -> str:
-    """Store how the attempt ended: "delivered", "pending" (to retry) or "dead"."""
-    values: dict[str, object]
-    if error is None:
-        status, values = "delivered", {"delivered_at": now}
-    elif error.permanent or delivery.attempts >= MAX_ATTEMPTS:
-        status, values = "dead", {"last_error": error.message[:500]}
-    else:
-        next_at = next_attempt_at(delivery.attempts, now, jitter, error.retry_after_s)
-        status, values = "pending", {"last_error": error.message[:500],
-                                     "next_attempt_at": next_at}
+def renew_claim(session: Session, delivery: Delivery, worker: str, now: datetime) -> bool:
+    """Restart the lease of a row being attempted; False when the claim is no longer ours."""
     result = session.execute(
         update(OutboxRow).where(_mine(delivery, worker, "sending"))  # type: ignore[arg-type]
-        .values(status=status, claimed_by=None, claimed_at=None, **values)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        log.warning("outbox row %s: claim lost before its outcome (%s) was stored",
-                    delivery.id, status)
-    return status
+        .values(claimed_at=now).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended: `error` None for delivered; `refused` when the sender was
+    never called (the subscriber's tally is then left alone)."""
+
+    delivery: Delivery
+    error: DeliveryError | None
+    at: datetime
+    jitter: float = 0.0
+    refused: bool = False
+
+    @property
+    def status(self) -> str:
+        """"delivered", "pending" (to retry) or "dead"."""
+        if self.error is None:
+            return "delivered"
+        if self.error.permanent or self.delivery.attempts >= MAX_ATTEMPTS:
+            return "dead"
+        return "pending"
+
+
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_FINISH: dict[str, dict[str, Any]] = {
+    "delivered": {"delivered_at": bindparam("b_at")},
+    "dead": {"last_error": bindparam("b_error")},
+    "pending": {"last_error": bindparam("b_error"), "next_attempt_at": bindparam("b_next")},
+}
+
+
+def record_outcomes(session: Session, outcomes: Sequence[Outcome], worker: str) -> None:
+    """Store how attempts ended, one statement per kind of ending, and the subscribers'
+    tallies; a row whose claim was lost in the meantime is left alone (and logged)."""
+    for status, values in _FINISH.items():
+        params = [{"b_id": o.delivery.id, "b_at": o.at,
+                   "b_error": o.error.message[:500] if o.error else None,
+                   "b_next": next_attempt_at(o.delivery.attempts, o.at, o.jitter,
+                                             o.error.retry_after_s) if o.error else None}
+                  for o in outcomes if o.status == status]
+        if not params:
+            continue
+        result = session.execute(
+            update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id"),
+                                  _OUTBOX.c.claimed_by == worker, _OUTBOX.c.status == "sending")
+            .values(status=status, claimed_by=None, claimed_at=None, **values), params)
+        stored = result.rowcount  # type: ignore[attr-defined]
+        if stored != len(params) and session.get_bind().dialect.supports_sane_multi_rowcount:
+            log.warning("%d outbox rows (%s): claim lost before the outcome was stored",
+                        len(params) - stored, status)
+    _tally_subscribers(session, outcomes)
+
+
+def _tally_subscribers(session: Session, outcomes: Sequence[Outcome]) -> None:
+    """Reset the tallies of subscribers just delivered to (only those not at zero), count
+    the failures, in the order the attempts ended."""
+    resets: set[int] = set()
+    for outcome in outcomes:
+        subscriber_id = outcome.delivery.subscriber_id
+        if subscriber_id is None or outcome.refused:
+            continue
+        if outcome.error is None:
+            resets.add(subscriber_id)
+            continue
+        if subscriber_id in resets:  # a success then a failure: the order matters
+            _reset_tallies(session, resets)
+            resets = set()
+        note_subscriber(session, subscriber_id, outcome.error, outcome.at)
+    _reset_tallies(session, resets)
+
+
+def _reset_tallies(session: Session, subscriber_ids: Collection[int]) -> None:
+    if subscriber_ids:
+        session.execute(update(Subscriber)
+                        .where(Subscriber.id.in_(list(subscriber_ids)),
+                               Subscriber.consecutive_failures > 0)
+                        .values(consecutive_failures=0)
+                        .execution_options(synchronize_session=False))
 
 
 def note_subscriber(session: Session, subscriber_id: int, error: DeliveryError | None,
@@ -158,40 +282,35 @@ def note_subscriber(session: Session, subscriber_id: int, error: DeliveryError |
                     .values(disabled_at=now))
 
 
-def _prepare(session: Session, delivery: Delivery) -> tuple[Delivery, DeliveryError | None]:
-    """Add the subscriber's secret; an error instead when it may no longer be sent to."""
-    if delivery.subscriber_id is None:
-        return delivery, None
-    subscriber = session.get(Subscriber, delivery.subscriber_id)
-    if subscriber is None:
-        return delivery, DeliveryError("subscriber no longer exists", permanent=True)
-    if subscriber.disabled_at is not None or subscriber.unsubscribed_at is not None:
-        state = "disabled" if subscriber.disabled_at is not None else "unsubscribed"
-        return delivery, DeliveryError(f"not sent: subscriber {state}", permanent=True)
-    return replace(delivery, secret=subscriber.secret), None
+class OutcomeWriter:
+    """Writes outcomes as attempts end, grouping those that end while a write is under way:
+    the thread that finds the writer free writes everything waiting, so nothing waits for a
+    timer and a delivered row stays unrecorded only for as long as one write takes."""
 
+    def __init__(self, factory: SessionFactory, worker: str) -> None:
+        self.factory = factory
+        self.worker = worker
+        self._waiting: list[Outcome] = []
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
 
-def deliver(factory: SessionFactory, sender: Sender | None, delivery: Delivery, worker: str,
-            clock: Clock, jitter: float = 0.0) -> str:
-    """Deliver one claimed row; its new status ("lost" if the claim expired first).
-
-    1. Record the attempt and commit (a crash from here on leaves "sending", retaken after
-       the lease).
-    2. Call the sender, outside any transaction.
-    3. Record the outcome and the subscriber's tally, and commit.
-    """
-    with session_scope(factory) as session:
-        if not start_attempt(session, delivery, worker, clock.now()):
-            return "lost"
-        delivery, refusal = _prepare(session, replace(delivery, attempts=delivery.attempts + 1))
-    error = refusal
-    if error is None:
-        error = _send(sender, delivery)
-    with session_scope(factory) as session:
-        status = record_outcome(session, delivery, worker, clock.now(), error, jitter)
-        if delivery.subscriber_id is not None and refusal is None:
-            note_subscriber(session, delivery.subscriber_id, error, clock.now())
-    return status
+    def add(self, outcome: Outcome) -> None:
+        """Queue the outcome; write it (with others waiting) unless another thread is
+        writing, which then writes it next."""
+        with self._lock:
+            self._waiting.append(outcome)
+        while self._writing.acquire(blocking=False):
+            try:
+                with self._lock:
+                    group, self._waiting = self._waiting, []
+                if group:
+                    with session_scope(self.factory) as session:
+                        record_outcomes(session, group, self.worker)
+            finally:
+                self._writing.release()
+            with self._lock:
+                if not self._waiting:
+                    return
 
 
 def _send(sender: Sender | None, delivery: Delivery) -> DeliveryError | None:
@@ -219,24 +338,86 @@ class Dispatcher:
 
     def __init__(self, senders: Mapping[str, Sender], *, worker: str | None = None,
                  pool_size: int = POOL_SIZE, batch: int = BATCH, lease: timedelta = LEASE,
-                 rng: random.Random | None = None) -> None:
+                 pass_time: timedelta = PASS_TIME, rng: random.Random | None = None) -> None:
         self.senders = dict(senders)
         self.worker = worker or worker_name()
         self.pool_size = pool_size
         self.batch = batch
         self.lease = lease
+        self.pass_time = pass_time
         self.rng = rng or random.Random()
 
     def run_once(self, factory: SessionFactory, clock: Clock) -> int:
-        """Claim one batch and deliver it; how many rows were attempted."""
+        """One pass; how many rows were attempted.
+
+        1. Claim due rows, their attempts recorded, up to twice `pool_size` (at most
+           `batch`), and hand them to the pool.
+        2. While the last claim came back full and the pass has time left: whenever the
+           pool has no more than `pool_size` rows in hand, claim again to fill it up. A
+           claimed row so waits about one send before its own starts, well within its lease
+           (renewed if it waited longer); rows in hand are never claimed again.
+        3. Each outcome is recorded as its send returns (`OutcomeWriter`).
+        4. Wait for the rows in hand, then close the senders' idle connections.
+        """
+        deadline = clock.monotonic() + self.pass_time.total_seconds()
+        writer = OutcomeWriter(factory, self.worker)
+        in_hand: dict[Future[None], int] = {}
+        failures: list[BaseException] = []
+        attempted, want, more = 0, min(self.batch, 2 * self.pool_size), True
+        try:
+            with ThreadPoolExecutor(self.pool_size, thread_name_prefix="outbox") as pool:
+                while True:
+                    if more and not failures and len(in_hand) <= self.pool_size and \
+                            (not attempted or clock.monotonic() < deadline):
+                        claimed = self._claim(factory, clock, want, set(in_hand.values()))
+                        for item in claimed:
+                            future = pool.submit(self._attempt, item, factory, clock, writer,
+                                                 self.rng.random())
+                            in_hand[future] = item.delivery.id
+                        attempted += len(claimed)
+                        more = len(claimed) == want
+                    if not in_hand:
+                        break
+                    done, _ = wait(in_hand, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        del in_hand[future]
+                        if future.exception() is not None:
+                            failures.append(future.exception())  # type: ignore[arg-type]
+                    want = min(self.batch, 2 * self.pool_size - len(in_hand))
+        finally:
+            self._close_idle()
+        if failures:
+            raise failures[0]
+        return attempted
+
+    def _claim(self, factory: SessionFactory, clock: Clock, limit: int,
+               in_hand: Collection[int]) -> list[Claimed]:
         with session_scope(factory) as session:
-            claimed = claim_batch(session, self.worker, clock.now(), self.batch, self.lease)
-        if not claimed:
-            return 0
-        with ThreadPoolExecutor(min(self.pool_size, len(claimed)),
-                                thread_name_prefix="outbox") as pool:
-            futures = [pool.submit(deliver, factory, self.senders.get(d.channel), d,
-                                   self.worker, clock, self.rng.random()) for d in claimed]
-        for future in futures:
-            future.result()
-        return len(claimed)
+            deliveries = claim_attempts(session, self.worker, clock.now(), limit, self.lease,
+                                        in_hand)
+            prepared = with_subscribers(session, deliveries) if deliveries else []
+        claimed_at = clock.monotonic()
+        return [Claimed(delivery, refusal, claimed_at) for delivery, refusal in prepared]
+
+    def _attempt(self, item: Claimed, factory: SessionFactory, clock: Clock,
+                 writer: OutcomeWriter, jitter: float) -> None:
+        """Send one claimed row (renewing its lease first if it waited long) and hand the
+        outcome to the writer."""
+        delivery = item.delivery
+        if clock.monotonic() - item.claimed_at > self.lease.total_seconds() / 4:
+            with session_scope(factory) as session:
+                if not renew_claim(session, delivery, self.worker, clock.now()):
+                    log.warning("outbox row %s: claim lost before sending", delivery.id)
+                    return
+        error = item.refusal or _send(self.senders.get(delivery.channel), delivery)
+        writer.add(Outcome(delivery, error, clock.now(), jitter,
+                           refused=item.refusal is not None))
+
+    def _close_idle(self) -> None:
+        for sender in {id(s): s for s in self.senders.values()}.values():
+            if isinstance(sender, KeepsConnections):
+                try:
+                    sender.close_idle()
+                except Exception:  # closing is a courtesy; never fail a pass over it
+                    log.exception("closing idle connections of %s failed",
+                                  type(sender).__name__)

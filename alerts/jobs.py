@@ -10,7 +10,8 @@ from core.scheduler import Job, JobContext
 
 
 def dispatch_once(ctx: JobContext) -> int:
-    """Claim one batch of due outbox rows and deliver it; how many rows were attempted.
+    """One dispatcher pass: deliver due outbox rows, claiming again while claims come back
+    full, for at most `PASS_TIME` (under this job's 1 s interval); how many were attempted.
 
     The dispatcher (and its senders, from `ctx.parts["senders"]` or the settings) is made
     once per context and kept in `ctx.parts["dispatcher"]`, so its worker name is stable.

@@ -1,7 +1,8 @@
 """Notification fan-out: one incident announced to 10,000 email and 1,000 webhook subscribers.
 
 Run: `.venv/bin/python bench/fanout.py [--emails 10000] [--webhooks 1000]
-[--backends sqlite,postgresql] [--pg-server URL] [--dispatchers 1] [--costs] [--profile]`.
+[--backends sqlite,postgresql] [--pg-server URL] [--dispatchers 1] [--no-what-if]
+[--no-costs] [--profile]`.
 
 For each backend and channel, on a fresh database (a temporary SQLite file; on the
 PostgreSQL server a new database, dropped afterwards) migrated to head:
@@ -13,18 +14,21 @@ PostgreSQL server a new database, dropped afterwards) migrated to head:
    a receiver in a further process (multiprocessing, spawn) — aiosmtpd for email, a
    cheroot WSGI app answering 204 with 32 threads for webhooks, which checks every
    signature; then an incident with its first update is written and `announce()`d in one
-   transaction (`status.announce.announce`, `incident_event`), and `alerts.jobs.dispatch_once`
-   is called in a loop (`--dispatchers K`: K such loops in threads, each with its own
-   JobContext parts, hence its own Dispatcher and worker name) until the receiver has every
-   message. Times: announce (enqueue and commit), and from announce's start to the last
-   message the receiver got (its time.perf_counter, CLOCK_MONOTONIC, the same clock).
+   transaction (`status.announce.announce`, `incident_event`), and the outbox is delivered
+   until the receiver has every message: variant "as-is" calls `alerts.jobs.dispatch_once`
+   in a loop, back to back (`--dispatchers K`: K such loops in threads, each with its own
+   JobContext parts, hence its own Dispatcher and worker name); variant "scheduled" runs
+   the job table as `bellwether up` does (APScheduler, `alerts.dispatch` every 1 s). Times:
+   announce (enqueue and commit), and from announce's start to the last message the
+   receiver got (its time.perf_counter, CLOCK_MONOTONIC, the same clock). The what-if adds
+   a second dispatcher process on the first backend.
 3. Where the time goes: the child times every sender call (the senders from
    `build_senders`, wrapped), every dispatch_once call, and every SQL statement (SQLAlchemy
    cursor events), and reads its own and the receiver's CPU time. `--costs` adds
-   micro-measurements against the same kind of receivers: SMTP with a new connection per
-   message (what `SmtpMailer` does) against one reused connection; building the MIME
-   message; a webhook POST with a new `httpx.Client` per call (what `WebhookSender` does)
-   against one shared client. `--profile` runs each measured child under py-spy.
+   micro-measurements against the same kind of receivers: building the MIME message;
+   `SmtpMailer.send` on a new connection per message against its pooled connections; a
+   webhook POST with a new `httpx.Client` per call against one shared client. `--profile`
+   runs each measured child under py-spy.
 
 Nothing here asserts; targets: 10,000 emails < 60 s, 1,000 webhooks < 10 s.
 """
@@ -32,14 +36,10 @@ Nothing here asserts; targets: 10,000 emails < 60 s, 1,000 webhooks < 10 s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing
 import os
-import queue
 import resource
-import smtplib
-import ssl
 import statistics
 import subprocess
 import sys
@@ -256,48 +256,7 @@ def undelivered(engine: Engine) -> int:
                                .where(OutboxRow.status.in_(("pending", "sending")))) or 0)
 
 
-VARIANTS = ("as-is", "shared-ssl", "reuse-smtp")
-
-
-class ReusingMailer:
-    """What-if, not the product: `SmtpMailer.message`, sent over SMTP connections kept open
-    between messages (a small pool: one per concurrent sender thread), instead of one
-    connection per message. A connection the server dropped is replaced once."""
-
-    def __init__(self, mailer: Any) -> None:
-        self.mailer = mailer
-        self.idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
-        self.opened = 0
-
-    def _connection(self) -> smtplib.SMTP:
-        try:
-            return self.idle.get_nowait()
-        except queue.Empty:
-            self.opened += 1
-            return smtplib.SMTP(self.mailer.host, self.mailer.port,
-                                timeout=self.mailer.timeout_s)
-
-    def send(self, delivery: Any) -> None:
-        message = self.mailer.message(delivery)
-        for attempt in (1, 2):
-            smtp = self._connection()
-            try:
-                smtp.send_message(message)
-            except smtplib.SMTPServerDisconnected:
-                if attempt == 2:
-                    raise
-                continue
-            self.idle.put(smtp)
-            return
-
-    def close(self) -> None:
-        while True:
-            try:
-                smtp = self.idle.get_nowait()
-            except queue.Empty:
-                return
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                smtp.quit()
+VARIANTS = ("as-is", "scheduled")
 
 
 def bench_settings(url: str, port: int) -> Any:
@@ -310,18 +269,25 @@ def bench_settings(url: str, port: int) -> Any:
                    extra={"allow_private_webhooks": True})
 
 
-def make_senders(settings: Any, clock: Any, variant: str) -> dict[str, Any]:
-    """The app's senders (`build_senders`), or a what-if built from public parts."""
+def make_senders(settings: Any, clock: Any) -> dict[str, Any]:
+    """The app's senders (`build_senders`)."""
     from alerts.senders import build_senders
-    from alerts.senders.webhook import WebhookSender
 
-    senders: dict[str, Any] = dict(build_senders(settings, clock))
-    if variant == "shared-ssl":  # one SSLContext for every call: WebhookSender's own option
-        senders["webhook"] = WebhookSender(clock, allow_private=True,
-                                           verify=ssl.create_default_context())
-    elif variant == "reuse-smtp":
-        senders["email"] = ReusingMailer(senders["email"])
-    return senders
+    return dict(build_senders(settings, clock))
+
+
+def scheduled_until(ctx: Any, stop: Callable[[], bool], deadline: float) -> None:
+    """The job as `bellwether up` runs it: `alerts.dispatch` in an APScheduler every 1 s."""
+    from alerts.jobs import JOBS
+    from core.scheduler import build_scheduler
+
+    scheduler = build_scheduler(JOBS, ctx)
+    scheduler.start()
+    try:
+        while time.perf_counter() < deadline and not stop():
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=True)
 
 
 def dispatch_until(ctx: Any, stop: Callable[[], bool], deadline: float,
@@ -352,7 +318,7 @@ def helper_process(url: str, port: int, variant: str, dispatchers: int, deadline
     settings = bench_settings(url, port)
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    senders = make_senders(settings, clock, variant)
+    senders = make_senders(settings, clock)
     threads = [threading.Thread(target=dispatch_until, args=(
         JobContext(settings, clock, factory, {"senders": senders}), stop.is_set, deadline))
         for _ in range(dispatchers)]
@@ -360,8 +326,6 @@ def helper_process(url: str, port: int, variant: str, dispatchers: int, deadline
         thread.start()
     for thread in threads:
         thread.join()
-    if isinstance(senders["email"], ReusingMailer):
-        senders["email"].close()
     engine.dispose()
     peak.value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -381,7 +345,7 @@ def run_child(channel: str, url: str, count: int, port: int, dispatchers: int,
     factory = make_session_factory(engine)
     sql, sends, calls = Timings(), Timings(), Timings()
     time_sql(engine, sql)
-    real = make_senders(settings, clock, variant)
+    real = make_senders(settings, clock)
     senders = {name: TimedSender(sender, sends) for name, sender in real.items()}
     result: dict[str, Any] = {"channel": channel, "count": count, "dispatchers": dispatchers,
                               "processes": processes, "variant": variant}
@@ -411,6 +375,10 @@ def run_child(channel: str, url: str, count: int, port: int, dispatchers: int,
         threads = [threading.Thread(target=dispatch_until, args=(
             JobContext(settings, clock, factory, {"senders": senders}), all_in, deadline,
             calls)) for _ in range(dispatchers)]
+        if variant == "scheduled":
+            threads = [threading.Thread(target=scheduled_until, args=(
+                JobContext(settings, clock, factory, {"senders": senders}), all_in, deadline))
+                for _ in range(dispatchers)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -425,9 +393,6 @@ def run_child(channel: str, url: str, count: int, port: int, dispatchers: int,
             time.sleep(0.05)
         after = resource.getrusage(resource.RUSAGE_SELF)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if isinstance(real["email"], ReusingMailer):
-            real["email"].close()
-            result["smtp_connections"] = real["email"].opened
         result.update(
             enqueued=enqueued, announce_s=announce_s, announce_commit_s=committed_s,
             announce_sql_s=sql_in_announce,
@@ -449,25 +414,6 @@ def run_child(channel: str, url: str, count: int, port: int, dispatchers: int,
 
 
 # --- micro-measurements (--costs) -------------------------------------------------------------
-
-def legacy_message(sender: str, delivery: Any) -> Any:
-    """What-if: the same message with the legacy email.mime classes (policy compat32), which
-    skip the header parsing of EmailMessage's default policy. ASCII headers only, as here;
-    non-ASCII ones would need email.header.Header."""
-    from email.mime.multipart import MIMEMultipart
-    from email.mime.text import MIMEText
-
-    payload = delivery.payload
-    outer = MIMEMultipart("alternative")
-    outer["From"], outer["To"] = sender, delivery.recipient
-    outer["Subject"] = str(payload["subject"])
-    outer["Message-ID"] = f"<{delivery.id}@bellwether>"
-    for name, value in dict(payload.get("headers", {})).items():
-        outer[name] = str(value)
-    outer.attach(MIMEText(str(payload["text"]), "plain", "utf-8"))
-    outer.attach(MIMEText(str(payload["html"]), "html", "utf-8"))
-    return outer
-
 
 def costs_child(messages: int, calls: int) -> dict[str, Any]:
     """Per-message SMTP and per-call webhook costs against local receivers."""
@@ -500,19 +446,14 @@ def costs_child(messages: int, calls: int) -> dict[str, Any]:
         out["mime_build_and_serialize_ms"] = (time.perf_counter() - began) / messages * 1000
         began = time.perf_counter()
         for _ in range(messages):
-            legacy_message(mailer.sender, delivery).as_bytes()
-        out["legacy_compat32_build_and_serialize_ms"] = ((time.perf_counter() - began)
-                                                         / messages * 1000)
+            mailer.send(delivery)
+            mailer.close_idle()
+        out["smtp_send_new_connection_ms"] = (time.perf_counter() - began) / messages * 1000
         began = time.perf_counter()
         for _ in range(messages):
             mailer.send(delivery)
-        out["smtp_new_connection_ms"] = (time.perf_counter() - began) / messages * 1000
-        message = mailer.message(delivery)
-        began = time.perf_counter()
-        with smtplib.SMTP(HOST, port, timeout=10) as smtp:
-            for _ in range(messages):
-                smtp.send_message(message)
-        out["smtp_reused_connection_ms"] = (time.perf_counter() - began) / messages * 1000
+        mailer.close_idle()
+        out["smtp_send_pooled_connection_ms"] = (time.perf_counter() - began) / messages * 1000
     port = free_port()
     with receiver("webhook", port):
         url = f"http://{HOST}:{port}/hook/1"
@@ -611,19 +552,16 @@ class Case:
 
 
 def cases(args: argparse.Namespace, backends: list[str]) -> list[Case]:
-    """The measured cases: as the code is, on every backend; then the what-ifs on the first."""
-    chosen = [Case(b, channel, count, dispatchers=args.dispatchers)
-              for b in backends for channel, count in (("email", args.emails),
-                                                       ("webhook", args.webhooks))]
+    """The measured cases: as the code is, on every backend, with dispatch_once called back
+    to back and as scheduled (the job every 1 s); then the what-if on the first."""
+    chosen = [Case(b, channel, count, variant, dispatchers=args.dispatchers)
+              for b in backends for variant in VARIANTS
+              for channel, count in (("email", args.emails), ("webhook", args.webhooks))]
     if not args.no_what_if and backends:
         # On PostgreSQL when it is measured: the production store, where several dispatcher
         # processes do not queue on one database file lock.
         first = "postgresql" if "postgresql" in backends else backends[0]
-        chosen += [Case(first, "webhook", args.webhooks, "shared-ssl"),
-                   Case(first, "email", args.emails, dispatchers=2),
-                   Case(first, "email", args.emails, processes=2),
-                   Case(first, "email", args.emails, "reuse-smtp"),
-                   Case(first, "email", args.emails, "reuse-smtp", processes=2)]
+        chosen += [Case(first, "email", args.emails, processes=2)]
     return chosen
 
 
@@ -709,10 +647,6 @@ def report(results: list[dict[str, Any]], costs: Mapping[str, float] | None) -> 
             f"| {q['count']:,} ({_f(q['count'] / max(r['enqueued'], 1), 2)}), {_f(q['sum_s'])}, "
             f"{_f(per_notice_ms, 2)} "
             f"| {_f(r['announce_sql_s'], 2)} |")
-    for r in results:
-        if "smtp_connections" in r:
-            say(f"\n{r['backend']} {_how(r)}: {r['smtp_connections']} SMTP connections opened "
-                "by the first process")
     if costs:
         say("\nper-message costs against the same local receivers (one thread, ms):\n")
         for key, value in costs.items():

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from core.clock import Clock
 from core.config import Settings
@@ -71,6 +71,14 @@ class Sender(Protocol):
     DeliveryError otherwise."""
 
     def send(self, delivery: Delivery) -> None: ...
+
+
+@runtime_checkable
+class KeepsConnections(Protocol):
+    """A sender that keeps connections open between sends (SMTP sessions, an HTTP pool):
+    the dispatcher closes the idle ones after each pass, so none outlives its work."""
+
+    def close_idle(self) -> None: ...
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

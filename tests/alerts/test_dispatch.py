@@ -305,3 +305,70 @@ def test_a_gone_receiver_disables_its_subscriber_at_once(factory: SessionFactory
     enqueue_notices(factory, NOW, [an_email("email:1:ann", ann)])
     drain(recording(RecordingSender([gone])), factory, ManualClock(NOW))
     assert subscriber(factory, ann).disabled_at == NOW
+
+
+# -- passes --------------------------------------------------------------------------------
+
+def independent_emails(factory: SessionFactory, count: int) -> None:
+    """`count` notices with no ordering between them (one subscriber each)."""
+    notices = [replace(an_email(f"email:{i}:p"), ordering_key=f"subscriber-{i}")
+               for i in range(count)]
+    enqueue_notices(factory, NOW, notices)
+
+
+def test_a_pass_keeps_claiming_while_claims_come_back_full(factory: SessionFactory) -> None:
+    independent_emails(factory, 40)
+    sender = RecordingSender()
+    dispatcher = Dispatcher({"email": sender}, pool_size=2, rng=NoJitter())
+    assert dispatcher.run_once(factory, ManualClock(NOW)) == 40  # claims of at most 4
+    assert sorted(d.key for d in sender.sent) == sorted(f"email:{i}:p" for i in range(40))
+    assert set(statuses(factory).values()) == {"delivered"}
+
+
+class Slow(RecordingSender):
+    """Each send takes a second of the manual clock."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def send(self, delivery: Delivery) -> None:
+        self.clock.advance(timedelta(seconds=1))
+        super().send(delivery)
+
+
+def test_a_pass_stops_claiming_when_its_time_is_up(factory: SessionFactory) -> None:
+    independent_emails(factory, 40)
+    clock = ManualClock(NOW)
+    dispatcher = Dispatcher({"email": Slow(clock)}, pool_size=2,
+                            pass_time=timedelta(seconds=0.75), rng=NoJitter())
+    assert dispatcher.run_once(factory, clock) == 4  # the first claim, then time is up
+    assert sorted(statuses(factory).values()).count("pending") == 36
+
+
+def test_rows_in_hand_are_never_claimed_again_even_after_their_lease(
+        factory: SessionFactory) -> None:
+    """Sends outlast the (tiny) lease while later rows wait in the pool: the pass neither
+    takes its own rows again nor sends them twice."""
+    independent_emails(factory, 12)
+    clock = ManualClock(NOW)
+    sender = Slow(clock)
+    dispatcher = Dispatcher({"email": sender}, pool_size=1, lease=timedelta(seconds=0.5),
+                            pass_time=timedelta(hours=1), rng=NoJitter())
+    assert dispatcher.run_once(factory, clock) == 12
+    assert sorted(d.key for d in sender.attempts) == sorted(f"email:{i}:p" for i in range(12))
+    assert {(r.status, r.attempts) for r in rows(factory)} == {("delivered", 1)}
+
+
+def test_outcomes_of_one_subscriber_are_counted_in_the_order_they_ended(
+        factory: SessionFactory) -> None:
+    ann = add_subscriber(factory, NOW, "email", "ann@example.test")
+    refused = DeliveryError("550 no such user", permanent=True, recipient_fault=True)
+    enqueue_notices(factory, NOW, [replace(an_email(f"email:{i}:ann", ann),
+                                           ordering_key=f"n-{i}") for i in range(3)])
+    # ok, refused, ok in one pass, written together: the last success resets the tally.
+    sender = RecordingSender([None, refused, None])
+    Dispatcher({"email": sender}, pool_size=1, rng=NoJitter()).run_once(factory,
+                                                                        ManualClock(NOW))
+    assert subscriber(factory, ann).consecutive_failures == 0
+    assert sorted(statuses(factory).values()) == ["dead", "delivered", "delivered"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 
 from alerts.dispatch import Dispatcher
 from alerts.outbox import Notice
+from alerts.senders import Delivery
 from alerts.senders.email import SmtpMailer
 from core.clock import ManualClock
 from core.db import SessionFactory
@@ -111,3 +114,72 @@ def test_a_temporary_refusal_is_retried(factory: SessionFactory, clock: ManualCl
     drain(dispatcher, factory, clock)
     assert row(factory, "email:u1:bob").status == "delivered"
     assert [m.rcpt_tos for m in smtp.mails] == [("bob@example.test",)]
+
+
+def test_one_connection_carries_a_pass_and_is_closed_after_it(
+        factory: SessionFactory, clock: ManualClock, smtp: SmtpServer) -> None:
+    sender = SmtpMailer(smtp.url, clock, timeout_s=5)
+    people = [(f"p{i}@example.test", add_subscriber(factory, clock.now(), "email",
+                                                     f"p{i}@example.test")) for i in range(5)]
+    enqueue_notices(factory, clock.now(), [an_update(f"email:u1:{sid}", to, sid)
+                                           for to, sid in people])
+    dispatcher = Dispatcher({"email": sender}, pool_size=1, rng=NoJitter())
+    assert dispatcher.run_once(factory, clock) == 5
+    assert sorted(m.rcpt_tos[0] for m in smtp.mails) == sorted(to for to, _ in people)
+    assert sender.connections_opened == 1
+    smtp.stop()  # the pass said goodbye: nothing is left to notice the server going away
+    smtp.start()
+    enqueue_notices(factory, clock.now(), [an_update("email:u2:p0", people[0][0], people[0][1])])
+    assert dispatcher.run_once(factory, clock) == 1
+    assert sender.connections_opened == 2
+    assert row(factory, "email:u2:p0").status == "delivered"
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_without_a_failure(
+        clock: ManualClock, smtp: SmtpServer) -> None:
+    sender = SmtpMailer(smtp.url, clock, timeout_s=5)
+    try:
+        sender.send(Delivery(id=1, key="k1", channel="email", recipient="ann@example.test",
+                             event_type="incident.update", payload={"subject": "s", "text": "1"}))
+        smtp.stop()  # drops the open connection
+        smtp.start()
+        clock.advance(timedelta(seconds=2))
+        sender.send(Delivery(id=2, key="k2", channel="email", recipient="ann@example.test",
+                             event_type="incident.update", payload={"subject": "s", "text": "2"}))
+    finally:
+        sender.close_idle()
+    assert [body_text(m.message) for m in smtp.mails] == ["1", "2"]
+    assert sender.connections_opened == 2
+
+
+def test_a_long_message_arrives_whole(factory: SessionFactory, clock: ManualClock,
+                                      smtp: SmtpServer) -> None:
+    ann = add_subscriber(factory, clock.now(), "email", "ann@example.test")
+    text = "".join(f"line {i}: " + "é" * 300 + "\n" for i in range(200))
+    notice = an_update("email:u1:ann", "ann@example.test", ann)
+    enqueue_notices(factory, clock.now(), [replace(notice, payload={**notice.payload,
+                                                                    "text": text})])
+    drain(mailer(smtp, clock), factory, clock)
+    assert row(factory, "email:u1:ann").status == "delivered"
+    assert body_text(smtp.mails[0].message) == text
+
+
+@pytest.mark.parametrize("subject", ["orders down\nBcc: eve@example.test", "orders\r down"])
+def test_a_line_break_in_a_header_is_refused_for_good(
+        subject: str, factory: SessionFactory, clock: ManualClock, smtp: SmtpServer) -> None:
+    ann = add_subscriber(factory, clock.now(), "email", "ann@example.test")
+    notice = an_update("email:u1:ann", "ann@example.test", ann)
+    enqueue_notices(factory, clock.now(), [replace(notice, payload={**notice.payload,
+                                                                    "subject": subject})])
+    drain(mailer(smtp, clock), factory, clock)
+    dead = row(factory, "email:u1:ann")
+    assert dead.status == "dead"
+    assert dead.last_error is not None
+    assert dead.last_error.startswith("malformed email payload: ValueError('line break")
+    assert smtp.mails == []
+
+
+def body_text(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())

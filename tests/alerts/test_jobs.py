@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from alerts.dispatch import PASS_TIME
 from alerts.jobs import JOBS, dispatch_once
 from alerts.senders.local import RecordingSender
 from core.clock import ManualClock, SystemClock
@@ -30,6 +31,16 @@ ACTIONS = ("trigger", "acknowledge", "resolve")
 def test_the_job_table_runs_the_dispatcher_every_second() -> None:
     job = find_job(JOBS, "alerts.dispatch")
     assert (job.every, job.run) == (timedelta(seconds=1), dispatch_once)
+    assert job.every > PASS_TIME  # a pass ends before the next run is due
+
+
+def test_one_pass_delivers_a_backlog_beyond_one_claim(
+        factory: SessionFactory, clock: ManualClock, pd_settings: Settings) -> None:
+    enqueue_pages(factory, pd_settings, clock.now(), range(1, 51), actions=["trigger"])
+    sender = RecordingSender()
+    assert dispatch_once(JobContext(pd_settings, clock, factory,
+                                    {"senders": {"pagerduty": sender}})) == 50
+    assert len(sender.sent) == 50
 
 
 def test_one_pass_sends_what_is_due_with_senders_built_from_the_settings(
