@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from status.admin import bp as status_admin
     from status.api import bp as status_api
     from status.public import bp as public_views
+    from status.static_site import StaticSite
     from status.subscribe_views import bp as subscribe_views
 
     settings = settings or load_settings()
@@ -60,12 +61,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["bellwether"] = runtime
     register_error_handlers(app)
-    headers.init_app(app, https=settings.effective_public_url.startswith("https://"))
+    https = settings.effective_public_url.startswith("https://")
+    headers.init_app(app, https=https)
     app.teardown_appcontext(close_request_session)
     for blueprint in (core_views, commerce_views, commerce_api, probes_views, public_views,
                       login_views, status_api, status_admin, subscribe_views, reports_views,
                       alerts_views):
         app.register_blueprint(blueprint)
+    # The published static copy of the public pages is answered before Flask, once it exists.
+    app.wsgi_app = StaticSite(  # type: ignore[method-assign]
+        app.wsgi_app, lambda: runtime.parts.get("public_dir"), https=https)
     return app
 
 

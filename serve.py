@@ -1,6 +1,8 @@
 """The long-running processes of the scale-out layout, beside `bellwether up`:
 
-- `bellwether web`: the stateless web app (N of them behind a load balancer);
+- `bellwether web`: the stateless web app (N of them behind a load balancer, or several on
+  one port: the listener binds with SO_REUSEPORT), in a process of its own, so the public
+  pages never wait for the probes' or the jobs' share of the GIL;
 - `bellwether worker`: every background job (N of them; each job claims its rows);
 - `bellwether commerce serve`: the embedded commerce set alone (what the probes measure).
 
@@ -71,8 +73,9 @@ def web_command(ctx: click.Context) -> None:
         from app import _ensure_admin_token
 
         _ensure_admin_token(runtime)
-    if public_dir(settings).is_dir():
-        runtime.parts["public_dir"] = public_dir(settings)
+    # The workers' publish job writes the static copy; its pages are answered before Flask
+    # from the moment each file exists (status.static_site), and rendered live until then.
+    runtime.parts["public_dir"] = public_dir(settings)
     web = Listener("web", app, host=settings.http_host, port=settings.http_port,
                    threads=settings.server_threads)
     run_until_signal([(web.start, web.stop)],

@@ -1,7 +1,8 @@
-"""The public status page under load: `bellwether up` against a Flask hello-world ceiling.
+"""The public status page under load: `bellwether up`, and the scale-out web process,
+against a Flask hello-world ceiling.
 
 Run: `.venv/bin/python bench/status_page.py [--seconds 10] [--rounds 3] [--connections 64]
-[--threads 2] [--no-what-if] [--profile]`.
+[--threads 2] [--web-threads N] [--no-what-if] [--profile]`.
 
 Servers, each in its own process, all started before measuring:
 
@@ -10,28 +11,28 @@ Servers, each in its own process, all started before measuring:
   probe and the publish job keep running while it is measured. Measuring starts once
   GET /api/v2/summary.json answers 200 from the static copy (the file
   <data dir>/public/api/v2/summary.json exists and the answer has Last-Modified, which only
-  the file path sends).
+  a published file gets); the static-copy layer (status.static_site) answers it before Flask.
 * `hello`, the ceiling: a Flask hello-world (one route, 13 bytes) on `core.servers.Listener`
-  with `settings.server_threads` threads, as `up` serves its web app.
-* what-ifs (not the product, for "where the time goes"; `--no-what-if` skips them):
-  `alone`, the same web app (`create_app`) on the same Listener reading the same static
-  copy, without the probes, commerce set and jobs of `up`; `tuned hello` and `tuned alone`,
-  the same two on a cheroot server with a listen backlog of 1024 (cheroot's default is 5)
-  and no keep-alive connection limit (cheroot's default keeps 10); `static layer`, the
-  tuned `alone` with a small WSGI layer before Flask that answers the published pages and
-  JSON from the static copy (bytes and headers cached per file; `PublishedFiles`).
+  with `settings.server_threads` threads (or `--web-threads`, given to every server), as
+  `up` serves its web app.
+* `web`, the scale-out layout's web process: `python app.py web` on the same data directory
+  (database and static copy), in its own process and GIL. While it is measured `up` keeps
+  running beside it (probes, commerce set, jobs: the `worker` and `commerce serve` part of
+  the layout), on the same CPU.
+* what-if (`--no-what-if` skips it): `alone`, the same web app (`create_app`) on the same
+  Listener reading the same static copy, with every other server paused, `up` included.
 
 Each round runs wrk once per URL; while one server is measured every other one is paused
-(SIGSTOP), so an idle `up` (its probes) never eats into the hello-world ceiling. wrk: `-t2
--c64 --latency` (keep-alive), 2 s of warm-up per URL first, not counted. On two or more
-CPUs every server is pinned to the first CPU and wrk to the second. Medians over the
-rounds; ratios are of medians from this one run. Listen-queue overflows are the kernel's
-TcpExt ListenOverflows counter (system-wide) over each run. Requests per server CPU-second
-(from /proc/<pid>/stat; for `up` it includes its probes and jobs) say the same thing with
-less of the machine's noise in it when other tenants take CPU time. `--profile` then samples `up`
-and the web app alone with py-spy during one more run of the region page and of the
-summary each. BELLWETHER_* variables in the environment are dropped, so the defaults are
-measured.
+(SIGSTOP), except `up` beside `web`, so an idle `up` (its probes) never eats into the
+hello-world ceiling. wrk: `-t2 -c64 --latency` (keep-alive), 2 s of warm-up per URL first,
+not counted. On two or more CPUs every server is pinned to the first CPU and wrk to the
+second. Medians over the rounds; ratios are of medians from this one run. Listen-queue
+overflows are the kernel's TcpExt ListenOverflows counter (system-wide) over each run.
+Requests per server CPU-second (from /proc/<pid>/stat; for `up` it includes its probes and
+jobs, for `web` it is the web process alone) say the same thing with less of the machine's
+noise in it when other tenants take CPU time. `--profile` then samples `up` and `web` with
+py-spy during one more run of the region page and of the summary each. BELLWETHER_*
+variables in the environment are dropped, so the defaults are measured.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +78,12 @@ REGION = "europe-west1.gcp"
 PAGE, SUMMARY, STATIC = f"/regions/{REGION}/", "/api/v2/summary.json", "/static/status.css"
 TARGET_RATIO = 0.80
 TARGET_P99_MS = 50.0
-TUNED_BACKLOG = 1024
 #: Loopback only: never through a proxy the environment may name.
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 #: Where a profiled stack belongs: the first group with a marker in it (see summarize).
 PROFILE_GROUPS = (
     ("commerce set (the probes' targets, in-process)", ("commerce/",)),
+    ("web app: the static-copy layer before Flask", ("status/static_site.py",)),
     ("web app: the status views and Flask/cheroot around them", ("status/public.py",)),
     ("publish job (status.publish)", ("status/site_jobs.py",)),
     ("other jobs (APScheduler)", ("apscheduler/",)),
@@ -115,96 +115,18 @@ def _web_app() -> Any:
     return create_app(settings, parts={"public_dir": public_dir(settings)})
 
 
-PUBLISHED_TYPES = {".html": "text/html; charset=utf-8", ".json": "application/json",
-                   ".atom": "application/atom+xml"}
+def serve(kind: str, port: int, threads: int) -> None:
+    """Serve `kind` (hello or web) on core.servers.Listener until SIGTERM."""
+    from core.servers import Listener
 
-
-class PublishedFiles:
-    """What-if, not the product: answer GET/HEAD of a published page or JSON document from
-    the static copy before Flask (bytes and headers cached per file until its mtime or size
-    changes; ETag and If-None-Match as send_file does them); anything else goes to `app`."""
-
-    def __init__(self, app: Any, root: Path, headers: dict[str, str]) -> None:
-        self.app, self.root, self.headers = app, root.resolve(), headers
-        self.cache: dict[str, tuple[tuple[int, int], bytes, list[tuple[str, str]], str]] = {}
-
-    def _file(self, path: str) -> Path | None:
-        relative = path.lstrip("/") + ("index.html" if path.endswith("/") else "")
-        if not relative or ".." in relative.split("/"):
-            return None
-        candidate = self.root / relative
-        return candidate if candidate.suffix in PUBLISHED_TYPES and candidate.is_file() else None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-        found = self._file(path) if method in ("GET", "HEAD") and not path.startswith(
-            "/static/") else None
-        if found is None:
-            return self.app(environ, start_response)
-        stat = found.stat()
-        key = (stat.st_mtime_ns, stat.st_size)
-        cached = self.cache.get(path)
-        if cached is None or cached[0] != key:
-            body = found.read_bytes()
-            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-            headers = [("Content-Type", PUBLISHED_TYPES[found.suffix]),
-                       ("Content-Length", str(len(body))), ("ETag", etag),
-                       ("Last-Modified", formatdate(stat.st_mtime, usegmt=True)),
-                       ("Cache-Control", "public, max-age=5"), *self.headers.items()]
-            if found.suffix == ".json":
-                headers.append(("Access-Control-Allow-Origin", "*"))
-            cached = (key, body, headers, etag)
-            self.cache[path] = cached
-        _, body, headers, etag = cached
-        if environ.get("HTTP_IF_NONE_MATCH") == etag:
-            start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Length"])
-            return [b""]
-        start_response("200 OK", headers)
-        return [b"" if method == "HEAD" else body]
-
-
-def _security_headers() -> dict[str, str]:
-    try:
-        from core.headers import HEADERS
-    except ImportError:  # another engineer's module, not there in every tree
-        return {}
-    return dict(HEADERS)
-
-
-def serve(kind: str, port: int, threads: int, tuned: bool) -> None:
-    """Serve `kind` until SIGTERM: on core.servers.Listener, or a tuned cheroot server."""
-    if kind == "hello":
-        app = _hello_app()
-    elif kind == "web":
-        app = _web_app()
-    else:
-        from status.site import public_dir
-
-        app = PublishedFiles(_web_app(), public_dir(load_settings()), _security_headers())
+    app = _hello_app() if kind == "hello" else _web_app()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if not tuned:
-        from core.servers import Listener
-
-        listener = Listener(kind, app, host=HOST, port=port, threads=threads)
-        listener.start()
-        stop.wait()
-        listener.stop()
-        return
-    from cheroot import wsgi
-
-    # Listener's arguments, plus the two changes this what-if measures.
-    server = wsgi.Server((HOST, port), app, numthreads=threads, server_name=kind,
-                         reuse_port=True, timeout=10, shutdown_timeout=2,
-                         request_queue_size=TUNED_BACKLOG)
-    server.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot: None = no limit
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
+    listener = Listener(kind, app, host=HOST, port=port, threads=threads)
+    listener.start()
     stop.wait()
-    server.stop()
-    thread.join(timeout=5)
+    listener.stop()
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -233,6 +155,7 @@ class Server:
     name: str
     child: Child
     base: str
+    beside: tuple[str, ...] = ()  # servers left running while this one is measured
 
 
 def pinned_to(cpu: int | None) -> Callable[[], None] | None:
@@ -248,8 +171,9 @@ def pinned_to(cpu: int | None) -> Callable[[], None] | None:
 
 @contextlib.contextmanager
 def only(measured: Server, servers: list[Server]) -> Iterator[None]:
-    """SIGSTOP every server but `measured` (they take no CPU meanwhile); SIGCONT after."""
-    others = [s for s in servers if s is not measured]
+    """SIGSTOP every server but `measured` and the ones it works beside (they take no CPU
+    meanwhile); SIGCONT after."""
+    others = [s for s in servers if s is not measured and s.name not in measured.beside]
     for server in others:
         os.kill(server.child.pid, signal.SIGSTOP)
     try:
@@ -304,18 +228,23 @@ def wait_for_static_copy(base: str, data_dir: Path, up: Child, timeout: float) -
     sys.exit(f"no static copy after {timeout:g} s")
 
 
-def start_server(name: str, kind: str, threads: int, cpu: int | None, env: dict[str, str],
-                 tuned: bool = False) -> Server:
+def start_server(name: str, kind: str, threads: int, cpu: int | None,
+                 env: dict[str, str]) -> Server:
+    """`kind` hello or web (this script's --serve), or `bellwether web` for "web-command"."""
     port = free_port()
-    argv = [PYTHON, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port),
-            "--server-threads", str(threads)] + (["--tuned"] if tuned else [])
+    if kind == "web-command":
+        argv = [PYTHON, str(ROOT / "app.py"), "web"]
+        env = {**env, "BELLWETHER_HTTP_PORT": str(port)}
+    else:
+        argv = [PYTHON, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port),
+                "--server-threads", str(threads)]
     child = Child(argv, env=env, cpu=cpu)
     try:
         wait_for_port(port, timeout=60)
     except TimeoutError:
         child.stop()
         raise
-    return Server(name, child, f"http://{HOST}:{port}")
+    return Server(name, child, f"http://{HOST}:{port}", ("up",) if kind == "web-command" else ())
 
 
 def stored_checks(data_dir: Path) -> int:
@@ -326,22 +255,20 @@ def stored_checks(data_dir: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM probe_checks").fetchone()[0])
 
 
-def up_env(data_dir: Path, port: int, interval: int) -> dict[str, str]:
+def up_env(data_dir: Path, port: int, interval: int, threads: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
     env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
-               BELLWETHER_PROBE_INTERVAL_S=str(interval))
+               BELLWETHER_PROBE_INTERVAL_S=str(interval),
+               BELLWETHER_SERVER_THREADS=str(threads))
     return env
 
 
 def plan(servers: dict[str, Server], what_if: bool) -> list[tuple[str, str, str]]:
     """(series key, server name, path) in the order of each round."""
     rows = [("hello", "hello", "/"), ("page", "up", PAGE), ("summary", "up", SUMMARY),
-            ("static", "up", STATIC)]
+            ("static", "up", STATIC), ("web page", "web", PAGE), ("web summary", "web", SUMMARY)]
     if what_if:
-        rows += [("alone page", "alone", PAGE), ("alone summary", "alone", SUMMARY),
-                 ("tuned hello", "tuned hello", "/"), ("tuned alone page", "tuned alone", PAGE),
-                 ("tuned alone summary", "tuned alone", SUMMARY),
-                 ("layer page", "static layer", PAGE), ("layer summary", "static layer", SUMMARY)]
+        rows += [("alone page", "alone", PAGE), ("alone summary", "alone", SUMMARY)]
     return [row for row in rows if row[1] in servers]
 
 
@@ -350,14 +277,12 @@ LABELS = {
     "page": f"up `{PAGE}`",
     "summary": f"up `{SUMMARY}`",
     "static": f"up `{STATIC}`",
-    "alone page": f"what-if: web app alone `{PAGE}`",
-    "alone summary": f"what-if: web app alone `{SUMMARY}`",
-    "tuned hello": "what-if: hello-world, backlog 1024, no keep-alive limit",
-    "tuned alone page": f"what-if: web app alone, tuned server, `{PAGE}`",
-    "tuned alone summary": f"what-if: web app alone, tuned server, `{SUMMARY}`",
-    "layer page": f"what-if: tuned server + static-copy WSGI layer before Flask, `{PAGE}`",
-    "layer summary": f"what-if: tuned server + static-copy WSGI layer before Flask, `{SUMMARY}`",
+    "web page": f"`bellwether web` beside up (probes running) `{PAGE}`",
+    "web summary": f"`bellwether web` beside up (probes running) `{SUMMARY}`",
+    "alone page": f"what-if: web app alone, up paused, `{PAGE}`",
+    "alone summary": f"what-if: web app alone, up paused, `{SUMMARY}`",
 }
+TARGETED = ("page", "summary", "web page", "web summary")
 
 
 def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | None,
@@ -370,7 +295,7 @@ def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | Non
     with tempfile.TemporaryDirectory(prefix="bw-bench-status-") as tmp, \
             contextlib.ExitStack() as running:
         data_dir = Path(tmp)
-        env = up_env(data_dir, port, args.interval)
+        env = up_env(data_dir, port, args.interval, threads)
         say(f"bellwether up: port {port}, data dir {data_dir}, probe interval {args.interval} s;"
             f" web server threads {threads}")
         launched = time.perf_counter()
@@ -380,19 +305,20 @@ def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | Non
         facts["port_s"] = time.perf_counter() - launched
         facts["static_s"] = wait_for_static_copy(f"http://{HOST}:{port}", data_dir, up, 120)
         servers = {"up": Server("up", up, f"http://{HOST}:{port}")}
-        others = [("hello", "hello", False)]
+        others = [("hello", "hello"), ("web", "web-command")]
         if not args.no_what_if:
-            others += [("alone", "web", False), ("tuned hello", "hello", True),
-                       ("tuned alone", "web", True), ("static layer", "web-static", True)]
-        for name, kind, tuned in others:
+            others += [("alone", "web")]
+        for name, kind in others:
             # A web app beside up reads its database and static copy (up_env's data dir).
-            server = start_server(name, kind, threads, server_cpu, env, tuned)
+            server = start_server(name, kind, threads, server_cpu, env)
             running.callback(server.child.stop)
             servers[name] = server
         everyone = list(servers.values())
         for _, path in (("page", PAGE), ("summary", SUMMARY), ("static", STATIC)):
             status, headers = fetch(servers["up"].base + path)
             facts[path] = (status, "Last-Modified" in headers, headers.get("Content-Length"))
+        _, headers = fetch(servers["web"].base + PAGE)
+        facts["web_static"] = "Last-Modified" in headers
         rows = plan(servers, not args.no_what_if)
         for _, name, path in rows:  # warm-up, not counted
             with only(servers[name], everyone):
@@ -411,7 +337,7 @@ def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | Non
             _, headers = fetch(servers["up"].base + PAGE)
             facts["static_after"] = "Last-Modified" in headers
         if args.profile:
-            profiled = [servers[name] for name in ("up", "alone") if name in servers]
+            profiled = [servers[name] for name in ("up", "web") if name in servers]
             summaries = profile(args, profiled, everyone, wrk_cpu,
                                 Path(args.profile_dir or tmp))
         stopping = time.perf_counter()
@@ -461,7 +387,6 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 def report(results: dict[str, Series], args: argparse.Namespace, facts: dict[str, Any],
            summaries: dict[str, list[str]], threads: int, pinned: bool) -> None:
     ceiling = results["hello"].median("rate")
-    tuned = results.get("tuned hello")
     hello_per_cpu = results["hello"].per_cpu()
     say("\n| server and URL | req/s per round | median req/s | / hello | p50 ms | p99 ms "
         "| p99 ms worst | server CPU % | req per server CPU-s (/ hello) | listen overflows "
@@ -479,16 +404,12 @@ def report(results: dict[str, Series], args: argparse.Namespace, facts: dict[str
             f"| {statistics.median(series.overflows):,.0f} "
             f"| {sum(r.errors for r in series.runs)} |")
     say("")
-    for key in ("page", "summary"):
+    for key in (k for k in TARGETED if k in results):
         ratio = results[key].median("rate") / ceiling
         p99 = results[key].median("p99_ms")
         say(f"{key}/hello = {ratio:.2f} (target ≥ {TARGET_RATIO:.2f}: "
             f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); p99 {_fmt(p99)} ms (target < "
             f"{TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'})")
-    if tuned is not None:
-        for key in ("tuned alone page", "tuned alone summary", "layer page", "layer summary"):
-            say(f"what-if {key} / tuned hello = "
-                f"{results[key].median('rate') / tuned.median('rate'):.2f}")
     say(f"\nload average at the end: {loadavg()} (start: {facts['load_start']})")
     say(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency, "
         f"{args.rounds} rounds, the other servers SIGSTOPped while one is measured; server "
@@ -497,7 +418,8 @@ def report(results: dict[str, Series], args: argparse.Namespace, facts: dict[str
         f"{facts['static_s']:.1f} s; idle CPU {facts['idle_cpu'] * 100:.0f} % of a core "
         f"(probes every {args.interval} s); (status, from the static copy, bytes) before: "
         f"{[facts[p] for p in (PAGE, SUMMARY, STATIC)]}; page still static after: "
-        f"{facts['static_after']}; {facts['checks']:,} checks stored; SIGTERM → exit "
+        f"{facts['static_after']}; web process serves the page from the static copy: "
+        f"{facts['web_static']}; {facts['checks']:,} checks stored; SIGTERM → exit "
         f"{facts['exit']} in {facts['stop_s']:.1f} s")
     for title, lines in summaries.items():
         say(f"\nprofile of {title}:\n")
@@ -513,26 +435,28 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--interval", type=int, default=5, help="BELLWETHER_PROBE_INTERVAL_S")
+    parser.add_argument("--web-threads", type=int, default=0,
+                        help="BELLWETHER_SERVER_THREADS of every server (default: the setting's)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and wrk")
-    parser.add_argument("--no-what-if", action="store_true", help="only hello and up")
-    parser.add_argument("--profile", action="store_true", help="py-spy the up process")
+    parser.add_argument("--no-what-if", action="store_true",
+                        help="only hello, up and the web process")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the up and web processes")
     parser.add_argument("--profile-dir", default="", help="keep py-spy's raw stacks here")
     parser.add_argument("--py-spy", default=None, help="path of the py-spy binary")
-    parser.add_argument("--serve", choices=("hello", "web", "web-static"),
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--tuned", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("hello", "web"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--server-threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.server_threads, args.tuned)
+        serve(args.serve, args.port, args.server_threads)
         return
     if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 120:
         sys.exit("--rounds must be 1..20 and --seconds 1..120")
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
-    threads = load_settings(env).server_threads
+    threads = args.web_threads or load_settings(env).server_threads
     server_cpu, wrk_cpu = (None, None) if args.no_pin else client_and_server_cpus()
     results, facts, summaries = run_everything(args, threads, server_cpu, wrk_cpu)
     report(results, args, facts, summaries, threads, server_cpu is not None)

@@ -1,7 +1,9 @@
 """The public status site: pages, Statuspage-compatible JSON and Atom feeds.
 
-When the static copy exists (the publish job keeps it fresh), it is served as files with
-ETag, Last-Modified and 304s; otherwise the same bytes are rendered on the spot.
+When the static copy exists (the publish job keeps it fresh), status.static_site answers
+its pages before Flask; these views serve what it passes on (a file with a Range request,
+say) as files with ETag, Last-Modified and 304s, and otherwise render the same bytes on the
+spot, with the same headers (`document_headers`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from status.public_store import incident_rows, incident_view
 from status.publish import HISTORY_PAGE_SIZE
 from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 from status.site import Site, plotly_js
+from status.static_site import document_headers
 
 bp = Blueprint("public", __name__)
 JSON_MIME = "application/json"
@@ -52,7 +55,7 @@ def _serve(relative: str, mimetype: str, render: Callable[[], str | bytes]) -> R
         response = Response(render(), mimetype=mimetype)
         response.add_etag()
         response.make_conditional(request)
-    response.headers["Cache-Control"] = "public, max-age=5"
+    response.headers.update(document_headers(mimetype))
     return response
 
 
@@ -118,9 +121,7 @@ def _json(name: str, region: str | None) -> Response:
     if name not in JSON_DOCUMENTS:
         raise NotFound(f"no document {name}.json")
     relative = (f"api/v2/regions/{region}/{name}.json" if region else f"api/v2/{name}.json")
-    response = _serve(relative, JSON_MIME, lambda: dumps(json_document(_page(region), name)))
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return _serve(relative, JSON_MIME, lambda: dumps(json_document(_page(region), name)))
 
 
 @bp.get("/api/v2/<path:name>.json")
