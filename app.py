@@ -113,7 +113,7 @@ def up_command(ctx: click.Context) -> None:
     fleet = Fleet(settings, factory, clock)
     metrics = ProbeMetrics()
     probes = ProbeService(settings, factory, clock, fleet, observe=metrics.observe_check,
-                          on_skip=metrics.skipped.inc)
+                          on_skip=metrics.skipped.inc, on_late=metrics.late.inc)
     app = create_app(settings, clock=clock,
                      parts={"fleet": fleet, "probes": probes, "metrics": metrics})
     runtime: Runtime = app.extensions["bellwether"]

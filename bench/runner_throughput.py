@@ -13,9 +13,10 @@ Each round measures, back to back and against the same endpoint:
    as the runner does) at each concurrency, and `wrk` with keep-alive at the middle one;
 2. our runner: `probes.runner.run_check` with `make_client` (new connection per check), a
    one-step GET probe with `auth="none"` asserting status 200 and the JSON field `status`,
-   C checks in flight; CPU from `resource.getrusage(RUSAGE_SELF)`. Also with httpcore's
-   failed `import sniffio` cached (see `failed_sniffio_import_cached`), and, at C=20, the
-   same GET through the same client without `run_check` ("httpx bare"), both ways;
+   C checks in flight; CPU from `resource.getrusage(RUSAGE_SELF)`. Also with httpx's own
+   transport (httpcore on anyio, what `make_client` used before probes/network.py: ", anyio
+   transport"), and, at C=20, the same GET through the same client without `run_check`
+   ("httpx bare"), both ways;
 3. Prometheus blackbox_exporter (GOMAXPROCS=1) with an http module asserting 200 and the same
    body, driven by a keep-alive asyncio client making a fixed number of
    `/probe?target=…&module=http_2xx` requests with C in flight; its CPU comes from
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import resource
@@ -43,6 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,7 +54,6 @@ from bench._common import (
     client_and_server_cpus,
     cpu_busy_seconds,
     exit_on_sigterm,
-    failed_sniffio_import_cached,
     free_port,
     listen_overflows,
     percentile,
@@ -63,13 +64,13 @@ from bench._common import (
     wait_for_port,
 )
 from core.clock import SystemClock
-from probes.runner import RunContext, make_client, run_check
+from probes.runner import PartitionTransport, RunContext, make_client, run_check
 from probes.specs import Assertion, ProbeSpec, Step
 
 CONCURRENCIES = (10, 20, 50)
-CACHED = ", sniffio import cached"
-TOOLS = ("wrk", "wrk keep-alive", "runner", "runner" + CACHED, "httpx bare",
-         "httpx bare" + CACHED, "blackbox_exporter")
+ANYIO = ", anyio transport"
+TOOLS = ("wrk", "wrk keep-alive", "runner", "runner" + ANYIO, "httpx bare",
+         "httpx bare" + ANYIO, "blackbox_exporter")
 WRK_SECONDS = 3
 TARGET_CHECKS_PER_S = 800.0
 BLACKBOX = "prometheus-blackbox-exporter"
@@ -158,17 +159,29 @@ def bench_spec() -> ProbeSpec:
                      interval_s=1, timeout_s=10.0, steps=(step,))
 
 
+def anyio_client(concurrency: int) -> httpx.AsyncClient:
+    """`make_client` as it was before probes/network.py: httpx's transport, on anyio."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+    transport = PartitionTransport(httpx.AsyncHTTPTransport(limits=limits), "bench",
+                                   lambda _location, _region: False)
+    return httpx.AsyncClient(transport=transport, follow_redirects=False,
+                             headers={"Connection": "close",
+                                      "User-Agent": "bellwether-probe/0.1"})
+
+
 async def _client_checks(url: str, concurrency: int, checks: int, bare: bool = False,
-                         ) -> tuple[list[float], int]:
+                         anyio: bool = False) -> tuple[list[float], int]:
     """`checks` checks, `concurrency` at a time; latencies (ms) and failures.
 
     `bare` sends the same GET through the same client without `run_check` (no trace hooks,
-    no assertions, no CheckResult): what httpx alone costs.
+    no assertions, no CheckResult): what httpx alone costs. `anyio` uses httpx's own
+    transport instead of the runner's asyncio one.
     """
     clock = SystemClock()
     spec = bench_spec()
     ctx = RunContext("bench", lambda _region: url, lambda _region: None, clock)
-    client = make_client("bench", lambda _location, _region: False, concurrency)
+    client = (anyio_client(concurrency) if anyio
+              else make_client("bench", lambda _location, _region: False, concurrency))
     latencies: list[float] = []
     failed = 0
     remaining = checks
@@ -199,17 +212,15 @@ def _rusage_cpu(who: int) -> float:
 
 
 def run_client(url: str, concurrency: int, checks: int, target: Child, probe_cpu: int | None,
-               bare: bool = False, sniffio_cached: bool = False) -> Sample:
+               bare: bool = False, anyio: bool = False) -> Sample:
     tool = "httpx bare" if bare else "runner"
-    cached = failed_sniffio_import_cached() if sniffio_cached else contextlib.nullcontext()
-    with cached:
-        asyncio.run(_client_checks(url, concurrency, 100, bare))  # warm up: first connects
-        cpu_before = _rusage_cpu(resource.RUSAGE_SELF)
-        meter = Meter(target, probe_cpu)
-        latencies, failed = asyncio.run(_client_checks(url, concurrency, checks, bare))
-        seconds, target_cpu, core_busy, drops = meter.read()
-        cpu = _rusage_cpu(resource.RUSAGE_SELF) - cpu_before
-    return Sample(tool + (CACHED if sniffio_cached else ""), concurrency, checks, failed,
+    asyncio.run(_client_checks(url, concurrency, 100, bare, anyio))  # warm up: first connects
+    cpu_before = _rusage_cpu(resource.RUSAGE_SELF)
+    meter = Meter(target, probe_cpu)
+    latencies, failed = asyncio.run(_client_checks(url, concurrency, checks, bare, anyio))
+    seconds, target_cpu, core_busy, drops = meter.read()
+    cpu = _rusage_cpu(resource.RUSAGE_SELF) - cpu_before
+    return Sample(tool + (ANYIO if anyio else ""), concurrency, checks, failed,
                   seconds, cpu, target_cpu, core_busy, percentile(latencies, 0.5),
                   percentile(latencies, 0.99), drops)
 
@@ -366,7 +377,7 @@ def report(samples: list[Sample], rounds: int, pinned: bool) -> None:
     say("| runner | C | / wrk (close) | / blackbox checks/s | / blackbox checks per CPU-s "
         "| ≥ 800 checks/s |")
     say("|---|---|---|---|---|---|")
-    for tool in ("runner", "runner" + CACHED):
+    for tool in ("runner", "runner" + ANYIO):
         for concurrency in CONCURRENCIES:
             ours = medians.get((tool, concurrency), {})
             wrk = medians.get(("wrk", concurrency), {})
@@ -418,10 +429,10 @@ def main() -> None:
                 for concurrency in CONCURRENCIES:
                     samples.append(run_client(url, concurrency, args.checks, target, probe_cpu))
                     samples.append(run_client(url, concurrency, args.checks, target, probe_cpu,
-                                              sniffio_cached=True))
+                                              anyio=True))
                 samples.append(run_client(url, 20, args.checks, target, probe_cpu, bare=True))
                 samples.append(run_client(url, 20, args.checks, target, probe_cpu, bare=True,
-                                          sniffio_cached=True))
+                                          anyio=True))
                 for concurrency in CONCURRENCIES:
                     samples.append(run_blackbox(blackbox, bb_port, url + "/healthz",
                                                 concurrency, args.checks, target, target_cpu,

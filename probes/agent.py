@@ -3,10 +3,14 @@
 1. At start the agent asks the server for the regions, the probe project's credentials and
    the probes, retrying with backoff until the server answers or a deadline passes.
 2. The same ProbeScheduler and run_check as `bellwether up` run each probe from this one
-   location. There are no partition faults: a remote agent's network is the real one.
-   Checks go to the disk spool (probes/spool.py), never straight to the network.
+   location (with `--shard i/N`, only this process's share: N agents of one location, each
+   with its own spool, run every probe once). There are no partition faults: a remote
+   agent's network is the real one. Checks go to the disk spool (probes/spool.py), never
+   straight to the network.
 3. A sender thread drains the spool to `POST /api/v1/ingest`, backing off while the server
-   is away. Every `refresh_s` the catalogue is fetched again and applied.
+   is away. Every `refresh_s` the catalogue is fetched again and applied, and the agent says
+   so when slots were skipped or checks waited too long for a runner slot (saturated: it
+   needs more shards).
 4. On stop, the scheduler stops (checks in flight finish and are spooled) and the sender
    makes a last attempt. Whatever it could not send stays on disk for the next start.
 """
@@ -26,7 +30,7 @@ import httpx
 from core.clock import Clock
 from core.errors import BellwetherError
 from probes.checks import CheckResult
-from probes.locations import ProbeScheduler
+from probes.locations import EVERY_JOB, ProbeScheduler, Shard
 from probes.metrics import ProbeMetrics
 from probes.runner import Credentials, RunContext
 from probes.specs import InvalidProbe, ProbeSpec, parse_probe
@@ -66,6 +70,7 @@ class AgentConfig:
     final_drain_s: float = 10.0
     request_timeout_s: float = 10.0
     segment_bytes: int = 1 << 20
+    shard: Shard = EVERY_JOB
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,15 @@ class Catalogue:
 def wanted(spec: ProbeSpec, patterns: Sequence[str]) -> bool:
     """Whether the agent runs `spec`: enabled, and named by a pattern when any are given."""
     return spec.enabled and (not patterns or any(fnmatchcase(spec.name, p) for p in patterns))
+
+
+def saturation_note(skipped: int, late: int) -> str | None:
+    """What to tell the operator when one core no longer runs this agent's checks on time."""
+    if not (skipped or late):
+        return None
+    return (f"saturated: {late} checks waited for a runner slot longer than a tenth of their "
+            f"interval and {skipped} slots were skipped since the last report; run more "
+            "shards (--shard i/N) or fewer probes here")
 
 
 def _http_client(server: str, token: str, timeout_s: float) -> httpx.Client:
@@ -253,6 +267,7 @@ class Agent:
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
         self._stopped = False
+        self._saturation_seen = (0, 0)  # (skipped, late) at the last report
         self._refresher = threading.Thread(target=self._refresh_loop, name="agent-refresh",
                                            daemon=True)
 
@@ -289,11 +304,17 @@ class Agent:
         self.scheduler = ProbeScheduler(catalogue.probes, [context],
                                         SpoolSink(self.spool, self._spooled), self.clock,
                                         is_cut=lambda _location, _region: False,
-                                        observe=self.metrics.observe_check)
+                                        observe=self.metrics.observe_check,
+                                        shard=self.config.shard)
         self.scheduler.on_skip = self.metrics.skipped.inc
+        self.scheduler.on_late = self.metrics.late.inc
         self.scheduler.start()
         self._refresher.start()
-        self.say(f"catalogue: {len(catalogue.probes)} probes in {len(catalogue.routers)} regions")
+        shard = self.config.shard
+        mine = "" if shard.count == 1 else (f"; shard {shard} runs "
+                                            f"{len(self.scheduler.owned_jobs())} of them")
+        self.say(f"catalogue: {len(catalogue.probes)} probes in {len(catalogue.routers)} "
+                 f"regions{mine}")
         return True
 
     def _router_url(self, region: str) -> str | None:
@@ -347,6 +368,20 @@ class Agent:
             if self._stop.is_set():
                 return
             self.refresh()
+            self.report_saturation()
+
+    def report_saturation(self) -> bool:
+        """Say so when slots were skipped or checks waited too long since the last report;
+        whether it did."""
+        if self.scheduler is None:
+            return False
+        seen = (self.scheduler.skipped, self.scheduler.late)
+        note = saturation_note(seen[0] - self._saturation_seen[0],
+                               seen[1] - self._saturation_seen[1])
+        self._saturation_seen = seen
+        if note is not None:
+            self.say(note)
+        return note is not None
 
     def stop(self) -> int:
         """Stop probing, spool the checks in flight, try a last drain; the checks left."""

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import click
 
 from core.cli import settings_from
+from probes.locations import Shard
 
 LOCATION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # checks store it in 64 characters
 
@@ -20,6 +21,13 @@ def _location(value: str) -> str:
         raise click.BadParameter("use 1 to 64 lower-case letters, digits, '.', '_' or '-', "
                                  f"not {value!r}", param_hint="'--location'")
     return value
+
+
+def _shard(value: str) -> Shard:
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--shard'") from None
 
 
 def _server(value: str) -> str:
@@ -39,23 +47,28 @@ def _server(value: str) -> str:
               help="Where checks wait to be sent [default: <data dir>/spool-<location>].")
 @click.option("--probe", "patterns", multiple=True, metavar="GLOB",
               help="Run only the probes whose names match GLOB (repeatable; default: all).")
+@click.option("--shard", default="0/1", show_default=True, metavar="INDEX/COUNT",
+              help="Run only this share of the probes, so that COUNT agents of one location "
+                   "(each with its own spool) use COUNT cores; run one per index 0..COUNT-1.")
 @click.option("--connect-timeout", type=click.FloatRange(min=1), default=120.0,
               show_default=True, help="Seconds to keep asking a silent server at start.")
 @click.pass_context
 def agent_command(ctx: click.Context, location: str, server: str, token: str,
-                  spool_dir: Path | None, patterns: tuple[str, ...],
+                  spool_dir: Path | None, patterns: tuple[str, ...], shard: str,
                   connect_timeout: float) -> None:
     """Run the server's probes from this machine and send the checks to the server."""
     from core.clock import SystemClock
     from probes.agent import Agent, AgentConfig
 
-    location, server = _location(location), _server(server)
+    location, server, part = _location(location), _server(server), _shard(shard)
     if not token.strip():
         raise click.BadParameter("must not be empty", param_hint="'--token'")
-    spool_dir = spool_dir or settings_from(ctx).data_dir / f"spool-{location}"
+    # Shards of one location each own a spool: a spool is locked by the process using it.
+    name = location if part.count == 1 else f"{location}-shard{part.index}of{part.count}"
+    spool_dir = spool_dir or settings_from(ctx).data_dir / f"spool-{name}"
     config = AgentConfig(location=location, server=server, token=token.strip(),
                          spool_dir=spool_dir, patterns=patterns,
-                         connect_timeout_s=connect_timeout)
+                         connect_timeout_s=connect_timeout, shard=part)
     agent = Agent(config, SystemClock(), say=click.echo)
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -63,7 +76,8 @@ def agent_command(ctx: click.Context, location: str, server: str, token: str,
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    click.echo(f"agent {location} → {server}; spool {spool_dir} "
+    shown = location if part.count == 1 else f"{location} (shard {part})"
+    click.echo(f"agent {shown} → {server}; spool {spool_dir} "
                f"({agent.spool.pending_checks} checks left from before)")
     try:
         if agent.start():

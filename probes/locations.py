@@ -4,6 +4,12 @@ One asyncio loop on its own thread runs APScheduler's AsyncIOScheduler; each (pr
 location) is a job whose first run is spread across its interval, so probes do not fire
 in bursts. Missed runs are coalesced (a missed slot is "no data", never "up"); each check
 records its intended slot and its real start, whose difference is the scheduler lag.
+
+One process runs checks on one core (the GIL), so a location with more checks per second
+than a core can run is split into shards: `Shard(i, n)` owns the jobs whose
+`crc32(job_id) % n == i`, and n processes with shards 0..n-1 run every job exactly once.
+A check that waits for a free runner slot longer than a tenth of its interval is counted
+(`late`): the location is saturated, and the count says so before the SLA sees gaps.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -29,6 +36,43 @@ from probes.specs import ProbeSpec
 
 log = logging.getLogger("bellwether.probes")
 DEFAULT_LOCATIONS = ("loc-a", "loc-b", "loc-c")
+
+
+LATE_FRACTION = 0.1  # of the interval: a wait for a runner slot beyond it is saturation
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Which of a location's jobs one process runs: those with `crc32(job_id) % count == index`.
+
+    >>> Shard.parse("1/4").owns("checkout.eu@loc-a"), Shard(2, 4).owns("checkout.eu@loc-a")
+    (True, False)
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: need 0 ≤ index < count")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`"i/n"`, as `bellwether agent --shard` takes it; ValueError says what is wrong."""
+        index, slash, count = text.partition("/")
+        if not slash or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ValueError(f"write the shard as INDEX/COUNT, like 0/2, not {text!r}")
+        return cls(int(index), int(count))
+
+    def owns(self, job_id: str) -> bool:
+        """Whether this shard runs `job_id`; stable across processes and restarts."""
+        return self.count == 1 or zlib.crc32(job_id.encode()) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+EVERY_JOB = Shard(0, 1)  # one process runs the whole location
 
 
 class CheckSink(Protocol):
@@ -50,21 +94,36 @@ def intended_slot(first: datetime, interval_s: int, now: datetime) -> datetime:
     return first + timedelta(seconds=slots * interval_s)
 
 
+def waited_too_long(wait_s: float, interval_s: int) -> bool:
+    """Whether a check's wait for a runner slot means the location is saturated."""
+    return wait_s > interval_s * LATE_FRACTION
+
+
 class ProbeScheduler:
-    """Runs probes × locations on one asyncio loop; results go to `sink`."""
+    """Runs probes × locations (this process's `shard` of them) on one asyncio loop.
+
+    Results go to `sink`. `skipped` counts slots APScheduler skipped or missed (no data);
+    `late` counts checks that waited for a runner slot longer than a tenth of their
+    interval. Both grow only when the location has more work than one core can do.
+    """
 
     def __init__(self, probes: Sequence[ProbeSpec], contexts: Sequence[RunContext],
                  sink: CheckSink, clock: Clock, is_cut: Callable[[str, str], bool],
                  concurrency: int = 32,
-                 observe: Callable[[CheckResult, float], None] | None = None) -> None:
+                 observe: Callable[[CheckResult, float], None] | None = None,
+                 shard: Shard = EVERY_JOB) -> None:
         self.probes = {probe.name: probe for probe in probes if probe.enabled}
         self.contexts = {ctx.location: ctx for ctx in contexts}
         self.sink, self.clock, self.is_cut = sink, clock, is_cut
         self.concurrency = concurrency
         self.observe = observe
+        self.shard = shard
         self.lags: deque[float] = deque(maxlen=10_000)
         self.skipped = 0
+        self.late = 0
+        self.waiting = 0  # checks waiting for a runner slot right now
         self.on_skip: Callable[[], None] | None = None
+        self.on_late: Callable[[], None] | None = None
         self._firsts: dict[str, datetime] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._loop = asyncio.new_event_loop()
@@ -73,6 +132,11 @@ class ProbeScheduler:
         self._scheduler: AsyncIOScheduler | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+
+    def owned_jobs(self) -> list[str]:
+        """The `probe@location` jobs this process's shard runs."""
+        return [job_id for probe in self.probes for location in self.contexts
+                if self.shard.owns(job_id := f"{probe}@{location}")]
 
     def start(self) -> None:
         # Skipped and missed slots are counted; a warning line for each would flood the log.
@@ -97,6 +161,8 @@ class ProbeScheduler:
         now = self.clock.now()
         for location in self.contexts:
             job_id = f"{probe.name}@{location}"
+            if not self.shard.owns(job_id):
+                continue
             first = now + timedelta(seconds=spread_offset(probe.name, location,
                                                           probe.interval_s))
             self._firsts[job_id] = first
@@ -115,7 +181,8 @@ class ProbeScheduler:
         wanted = {probe.name: probe for probe in probes if probe.enabled}
         for name in set(self.probes) - set(wanted):
             for location in self.contexts:
-                self._scheduler.remove_job(f"{name}@{location}")
+                if self.shard.owns(f"{name}@{location}"):
+                    self._scheduler.remove_job(f"{name}@{location}")
         for name, probe in wanted.items():
             if self.probes.get(name) != probe:
                 self._add_jobs(probe)
@@ -126,6 +193,23 @@ class ProbeScheduler:
         self.skipped += 1
         if self.on_skip is not None:
             self.on_skip()
+
+    def _count_late(self) -> None:
+        self.late += 1
+        if self.on_late is not None:
+            self.on_late()
+
+    async def _take_slot(self, interval_s: int) -> None:
+        """Wait for a runner slot (the concurrency limit); count the wait when it is long."""
+        assert self._semaphore is not None
+        queued = self.clock.monotonic()
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        if waited_too_long(self.clock.monotonic() - queued, interval_s):
+            self._count_late()
 
     async def _run(self, probe_name: str, location: str) -> None:
         task = asyncio.current_task()
@@ -139,9 +223,12 @@ class ProbeScheduler:
             now = self.clock.now()
             intended = intended_slot(self._firsts[f"{probe_name}@{location}"],
                                      probe.interval_s, now)
-            async with self._semaphore:
+            await self._take_slot(probe.interval_s)
+            try:
                 check = await run_check(probe, self.contexts[location],
                                         self._clients[location], intended)
+            finally:
+                self._semaphore.release()
             lag = (check.started_at - intended).total_seconds()
             self.lags.append(lag)
             if self.observe is not None:

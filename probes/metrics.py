@@ -56,6 +56,10 @@ class ProbeMetrics:
         self.skipped = Counter("bellwether_scheduler_skipped_slots",
                                "Check slots skipped or missed (they count as no data)",
                                registry=self.registry)
+        self.late = Counter("bellwether_scheduler_late_checks",
+                            "Checks that waited for a free runner slot longer than a tenth "
+                            "of their interval (the location is saturated)",
+                            registry=self.registry)
         self.ingested = Counter("bellwether_ingest_checks",
                                 "Checks received through /api/v1/ingest, by result",
                                 ["result"], registry=self.registry)

@@ -22,6 +22,7 @@ import httpx
 from core.clock import Clock
 from probes.assertions import is_missing, json_lookup, judge
 from probes.checks import CheckResult
+from probes.network import asyncio_transport
 from probes.specs import ProbeKind, ProbeSpec, Step
 
 REGION_EXTENSION = "bellwether_region"
@@ -75,9 +76,10 @@ class PartitionTransport(httpx.AsyncBaseTransport):
 
 def make_client(location: str, is_cut: Callable[[str, str], bool],
                 concurrency: int = 32) -> httpx.AsyncClient:
-    """A location's HTTP client: a new connection per request, partitions applied."""
+    """A location's HTTP client: a new connection per request, partitions applied, on plain
+    asyncio sockets (probes/network.py says why)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
-    transport = PartitionTransport(httpx.AsyncHTTPTransport(limits=limits), location, is_cut)
+    transport = PartitionTransport(asyncio_transport(limits), location, is_cut)
     return httpx.AsyncClient(transport=transport, follow_redirects=False,
                              headers={"Connection": "close",
                                       "User-Agent": "bellwether-probe/0.1"})

@@ -16,7 +16,7 @@ from core.config import Settings
 from core.db import SessionFactory, session_scope
 from probes import store
 from probes.checks import CheckResult
-from probes.locations import DEFAULT_LOCATIONS, ProbeScheduler
+from probes.locations import DEFAULT_LOCATIONS, EVERY_JOB, ProbeScheduler, Shard
 from probes.runner import Credentials, RunContext
 from probes.specs import ProbeSpec, default_catalogue, parse_probe
 from probes.writer import DatabaseWriter
@@ -50,16 +50,22 @@ def probe_credentials(factory: SessionFactory, regions: Sequence[str], clock: Cl
 
 
 class ProbeService:
-    """Everything that makes checks inside `bellwether up`: locations, scheduler, writer."""
+    """Everything that makes checks inside `bellwether up`: locations, scheduler, writer.
+
+    `shard` runs only this process's share of the jobs (see `Shard`); every shard writes
+    its checks to the database through its own writer, exactly as a single process does.
+    """
 
     def __init__(self, settings: Settings, factory: SessionFactory, clock: Clock,
                  fleet: Any, observe: Callable[[CheckResult, float], None] | None = None,
                  on_skip: Callable[[], None] | None = None,
-                 locations: Sequence[str] = DEFAULT_LOCATIONS) -> None:
+                 locations: Sequence[str] = DEFAULT_LOCATIONS,
+                 on_late: Callable[[], None] | None = None, shard: Shard = EVERY_JOB) -> None:
         self.settings, self.factory, self.clock, self.fleet = settings, factory, clock, fleet
         self.writer = DatabaseWriter(factory, clock)
         self.locations = tuple(locations)
-        self.observe, self.on_skip = observe, on_skip
+        self.observe, self.on_skip, self.on_late = observe, on_skip, on_late
+        self.shard = shard
         self.scheduler: ProbeScheduler | None = None
 
     def _router_url(self, region: str) -> str | None:
@@ -74,8 +80,8 @@ class ProbeService:
         self.scheduler = ProbeScheduler(
             probes, contexts, self.writer, self.clock,
             is_cut=lambda location, region: self.fleet.faults().partitioned(location, region),
-            observe=self.observe)
-        self.scheduler.on_skip = self.on_skip
+            observe=self.observe, shard=self.shard)
+        self.scheduler.on_skip, self.scheduler.on_late = self.on_skip, self.on_late
         self.writer.start()
         self.scheduler.start()
 

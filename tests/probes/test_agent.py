@@ -26,8 +26,15 @@ from core.errors import BellwetherError
 from core.models import Role
 from core.servers import Listener, free_port
 from probes import store
-from probes.agent import Agent, AgentConfig, IngestSender, ServerUnreachable
+from probes.agent import (
+    Agent,
+    AgentConfig,
+    IngestSender,
+    ServerUnreachable,
+    saturation_note,
+)
 from probes.checks import CheckResult
+from probes.locations import Shard
 from probes.models import CheckRow, Probe
 from probes.specs import parse_probe
 from probes.spool import DeliveryError, Spool
@@ -213,7 +220,8 @@ def test_the_agent_gives_up_on_a_silent_server_after_its_deadline(tmp_path: Path
 
 
 @pytest.mark.parametrize(("option", "value"), [("--location", "Not A Name"),
-                                               ("--server", "ftp://example.test")])
+                                               ("--server", "ftp://example.test"),
+                                               ("--shard", "2/2"), ("--shard", "half")])
 def test_the_agent_command_refuses_bad_arguments_with_exit_2(
         option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     args = {"--location": "office", "--server": "http://127.0.0.1:9", "--token": "bw_t",
@@ -279,3 +287,35 @@ def test_a_refresh_starts_new_probes_and_stops_removed_ones(
         assert f"{prefix}.router" not in {c.probe for c in made[refreshed_at + 2:]}
     finally:
         agent.stop()
+
+
+@pytest.mark.e2e
+def test_two_shards_of_one_location_store_every_check_once_and_never_run_a_probe_twice(
+        web: Listener, engine: Engine, agent_token: str, prefix: str, tmp_path: Path) -> None:
+    made: list[list[CheckResult]] = [[], []]
+    agents = [Agent(agent_config(web.url, agent_token, prefix, tmp_path / f"spool-{i}",
+                                 shard=Shard(i, 2)), SystemClock(), on_spooled=made[i].extend)
+              for i in range(2)]
+    location = agents[0].config.location
+    try:
+        for agent in agents:
+            assert agent.start()
+        wanted = {f"{prefix}.products", f"{prefix}.router"}
+        wait_until(lambda: {c.probe for c in made[0] + made[1]} == wanted, timeout=20,
+                   message="a check of each probe from one shard or the other")
+    finally:
+        left = [agent.stop() for agent in agents]
+    assert left == [0, 0]
+    assert not {c.probe for c in made[0]} & {c.probe for c in made[1]}
+    assert sum(len(a.scheduler.owned_jobs()) for a in agents if a.scheduler) == 2
+    stored = stored_counts(engine, location)
+    assert set(stored) == {c.id for c in made[0] + made[1]}
+    assert set(stored.values()) == {1}
+
+
+def test_the_agent_names_saturation_only_when_checks_were_late_or_skipped() -> None:
+    assert saturation_note(0, 0) is None
+    note = saturation_note(3, 12)
+    assert note is not None
+    assert note.startswith("saturated: 12 checks waited")
+    assert "3 slots were skipped" in note
