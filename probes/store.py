@@ -17,7 +17,9 @@ from core.errors import NotFound
 from probes.checks import CheckResult
 from probes.evaluate import Evaluation, Observed, State
 from probes.models import (
+    NOTABLE_ROLLUPS,
     CheckRow,
+    ComponentDay,
     ComponentMinute,
     ComponentState,
     LocationMinute,
@@ -26,6 +28,8 @@ from probes.models import (
 )
 from probes.rollup import ComponentMinuteRollup, LocationMinuteRollup, RawCheck
 from probes.specs import ProbeSpec, parse_probe, probe_to_json
+
+DAY_MINUTES = 1440
 
 
 def _insert_ignoring_duplicates(session: Session, model: Any) -> Any:
@@ -220,6 +224,45 @@ def replace_rollups(session: Session, component: str, region: str, first_minute:
              "locations_down": r.locations_down, "latency_p50_ms": r.latency.p50_ms,
              "latency_p95_ms": r.latency.p95_ms, "latency_max_ms": r.latency.max_ms,
              "verdict": r.verdict.value} for r in combined])
+    recount_rollup_days(session, component, region, first_minute, last_minute)
+
+
+def recount_rollup_days(session: Session, component: str, region: str, first_minute: int,
+                        last_minute: int) -> None:
+    """Recount the day summaries of every UTC day [first, last] touches, from its rollups.
+
+    Recounting the whole day, rather than adding what changed, keeps a summary exact
+    whatever rewrote its minutes (late data, a second pass, rollups written another way).
+    It reads no row that is plainly up: an index-only count of the day's minutes, and the
+    notable rollups (every down, single-location, maintenance and no-data one) through
+    their partial index.
+    """
+    first_day, last_day = first_minute // DAY_MINUTES, last_minute // DAY_MINUTES
+    rollup = ComponentMinute
+    in_days = (rollup.component == component, rollup.region == region,
+               rollup.minute >= first_day * DAY_MINUTES,
+               rollup.minute < (last_day + 1) * DAY_MINUTES)
+    day = (rollup.minute // DAY_MINUTES).label("day")
+    # day → [minutes, down, single location (not maintenance), maintenance, no data]
+    days = {number: [minutes, 0, 0, 0, 0] for number, minutes in session.execute(
+        select(day, func.count()).where(*in_days).group_by(day))}
+    for minute, verdict, locations in session.execute(
+            select(rollup.minute, rollup.verdict, rollup.locations)
+            .where(*in_days, text(f"({NOTABLE_ROLLUPS})"))):
+        counts = days[minute // DAY_MINUTES]
+        counts[1] += verdict == "down"
+        counts[2] += locations == 1 and verdict != "maintenance"
+        counts[3] += verdict == "maintenance"
+        counts[4] += verdict == "no_data"
+    session.execute(delete(ComponentDay).where(
+        ComponentDay.component == component, ComponentDay.region == region,
+        ComponentDay.day >= first_day, ComponentDay.day <= last_day))
+    if days:
+        session.execute(insert(ComponentDay), [
+            {"component": component, "region": region, "day": number, "minutes": minutes,
+             "down_minutes": down, "single_location_minutes": single,
+             "maintenance_minutes": maintenance, "no_data_minutes": no_data}
+            for number, (minutes, down, single, maintenance, no_data) in days.items()])
 
 
 def mark_rolled_up(session: Session, ids: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from reports import store
 from reports.monthly import report_pairs
-from reports.series import load_series
+from reports.series import down_minutes, load_series
 from sla.budget import ALERT_RULES, AlertLevel, burn_alert, window_burn_rate
 from sla.catalog import PREMIUM, STANDARD, tier_of
 from sla.model import MaintenanceWindow, Plan, SlaLine
@@ -28,6 +28,8 @@ PAGE_RULES = tuple(rule for rule in ALERT_RULES if rule.level is AlertLevel.PAGE
 TICKET_RULES = tuple(rule for rule in ALERT_RULES if rule.level is AlertLevel.TICKET)
 #: Every window an alert rule looks at, shortest first.
 ALERT_WINDOWS = tuple(sorted({w for r in ALERT_RULES for w in (r.short_window, r.long_window)}))
+#: The minutes of the longest alert window: the only down minutes a burn rate looks at.
+ALERT_SPAN_MINUTES = ALERT_WINDOWS[-1] // timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,8 @@ def budget_status(session: Session, component: str, region: str, plan: Plan, now
     [counts] = series.counts()
     tier = tier_of(component)
     target = plan.target_for(tier)
-    down = series.down_minutes()
+    down = down_minutes(session, component, region, period.end_minute - ALERT_SPAN_MINUTES,
+                        period.end_minute)
     rates = tuple((window, window_burn_rate(down, now, window, target, series.held))
                   for window in ALERT_WINDOWS)
     return BudgetStatus(

@@ -1,18 +1,26 @@
-"""Minute counts from index-only rollup counts plus the few notable rollups (pure).
+"""Minute counts from the day summaries, index-only rollup counts and notable rollups (pure).
 
 `sla.uptime.count_minutes` needs every minute's verdict; fetching 44,640 rollups per
 (component, region) and month is what makes reports slow. A minute's only contributions
 are "has data", "is down" and "one location", and nearly every rollup is `up` from two or
-more locations. So the store counts rollups per slice without reading them, and fetches only
-the others (`reports.store.notable_minutes`) plus the rollups inside maintenance windows.
-`slice_counts` then gives exactly what `count_minutes` gives for each slice; the tests hold
-the two side by side on random rollups, windows and both period bases.
+more locations. So:
+
+- a whole UTC day that no maintenance window touches is counted from its day summary
+  (`DayTotals`, kept by the rollup job in `rollup_days`): one row instead of 1,440;
+- the other minutes (slice edges, days a window touches; `split_slices` says which) are
+  counted from the rollups without reading them, plus a fetch of only the others
+  (`reports.store.notable_minutes`) and of the rollups inside maintenance windows, which
+  `slice_counts` turns into exactly what `count_minutes` gives.
+
+`combine_counts` adds the two per slice; the tests hold the result beside `count_minutes`
+on random rollups, windows and both period bases.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence, Set
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sla.model import MinuteCounts, MinuteVerdict, PeriodBasis
@@ -39,16 +47,17 @@ def day_first_minute(day: date) -> int:
 
 
 class _Slicer:
-    """Which slice a minute falls in (slices are consecutive and in order)."""
+    """Which slice a minute falls in (slices are in order and do not overlap; gaps allowed)."""
 
     def __init__(self, slices: Sequence[Period]) -> None:
         self.starts = [s.first_minute for s in slices]
-        self.end = slices[-1].end_minute if slices else 0
+        self.ends = [s.end_minute for s in slices]
 
     def index(self, minute: int) -> int | None:
-        if not self.starts or minute < self.starts[0] or minute >= self.end:
+        index = bisect_right(self.starts, minute) - 1
+        if index < 0 or minute >= self.ends[index]:
             return None
-        return bisect_right(self.starts, minute) - 1
+        return index
 
 
 def slice_counts(slices: Sequence[Period], rows: Sequence[int], notable: Iterable[Notable],
@@ -88,6 +97,101 @@ def slice_counts(slices: Sequence[Period], rows: Sequence[int], notable: Iterabl
             no_data=piece.minutes - maintenance[index] - with_data,
             single_location=single[index]))
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """A UTC day's minute rollups counted, as the rollup job keeps them in `rollup_days`.
+
+    `single_location` leaves out rollups whose verdict is `maintenance`, which count there.
+
+    >>> DayTotals(minutes=1430, down=3, single_location=12, maintenance=0, no_data=0).counts()
+    MinuteCounts(period=1440, maintenance=0, downtime=3, no_data=10, single_location=12)
+    """
+
+    minutes: int
+    down: int
+    single_location: int
+    maintenance: int
+    no_data: int
+
+    def counts(self) -> MinuteCounts:
+        """The whole day's counts, for a day no maintenance window touches."""
+        with_data = self.minutes - self.maintenance - self.no_data
+        return MinuteCounts(period=DAY_MINUTES, maintenance=self.maintenance,
+                            downtime=self.down,
+                            no_data=DAY_MINUTES - self.maintenance - with_data,
+                            single_location=self.single_location)
+
+
+NO_ROLLUPS = DayTotals(minutes=0, down=0, single_location=0, maintenance=0, no_data=0)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSlices:
+    """Where each slice's minutes are counted.
+
+    `whole_days[i]`: the day numbers (`minute // 1440`) of slice i read from day summaries;
+    `pieces`: every other stretch, in order, counted minute by minute; `piece_slice[j]`: the
+    slice piece j belongs to.
+    """
+
+    whole_days: tuple[tuple[int, ...], ...]
+    pieces: tuple[Period, ...]
+    piece_slice: tuple[int, ...]
+
+    @property
+    def day_span(self) -> tuple[int, int]:
+        """[first, end) of the summary days read (empty when there are none)."""
+        days = [day for some in self.whole_days for day in some]
+        return (min(days), max(days) + 1) if days else (0, 0)
+
+    def runs(self) -> list[tuple[int, int]]:
+        """The pieces as [first, end) minute ranges, adjacent pieces joined."""
+        joined: list[tuple[int, int]] = []
+        for piece in self.pieces:
+            if joined and joined[-1][1] == piece.first_minute:
+                joined[-1] = (joined[-1][0], piece.end_minute)
+            else:
+                joined.append((piece.first_minute, piece.end_minute))
+        return joined
+
+
+def _holds_any(held: Sequence[int], first: int, end: int) -> bool:
+    """Whether the sorted `held` has a minute in [first, end)."""
+    index = bisect_left(held, first)
+    return index < len(held) and held[index] < end
+
+
+def split_slices(slices: Sequence[Period], held: Set[int]) -> SplitSlices:
+    """Cut each slice at UTC midnights: whole days without a held minute come from the day
+    summaries, the rest (the slice's edges, days a maintenance window touches) from minutes."""
+    ordered = sorted(held)
+    whole_days: list[tuple[int, ...]] = []
+    pieces: list[Period] = []
+    piece_slice: list[int] = []
+    for index, piece in enumerate(slices):
+        days = []
+        for day in day_slices(piece.first_minute, piece.end_minute):
+            if day.minutes == DAY_MINUTES and not _holds_any(ordered, day.first_minute,
+                                                             day.end_minute):
+                days.append(day.first_minute // DAY_MINUTES)
+            else:
+                pieces.append(day)
+                piece_slice.append(index)
+        whole_days.append(tuple(days))
+    return SplitSlices(tuple(whole_days), tuple(pieces), tuple(piece_slice))
+
+
+def combine_counts(split: SplitSlices, totals: Mapping[int, DayTotals],
+                   piece_counts: Sequence[MinuteCounts]) -> list[MinuteCounts]:
+    """Each slice's counts: its summary days (a day without one has no rollups) plus its
+    pieces' counts from `slice_counts`."""
+    parts: list[list[MinuteCounts]] = [
+        [totals.get(day, NO_ROLLUPS).counts() for day in days] for days in split.whole_days]
+    for index, counts in zip(split.piece_slice, piece_counts, strict=True):
+        parts[index].append(counts)
+    return [total_counts(part) for part in parts]
 
 
 def total_counts(parts: Iterable[MinuteCounts]) -> MinuteCounts:

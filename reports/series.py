@@ -1,19 +1,27 @@
 """One (component, region) over a range of minutes, from the rollups: counts and SLA lines.
 
-`load_series` is the fast path every report uses (index-only counts plus the notable
-rollups, see `reports.counts`); `line_from_rollups` is the plain path, every verdict fed to
-`sla.report.month_line`, kept as the reference the fast path is tested against.
+`load_series` is the fast path every report uses (whole days from the day summaries, the
+rest from index-only counts plus the notable rollups, see `reports.counts`);
+`line_from_rollups` is the plain path, every verdict fed to `sla.report.month_line`, kept as
+the reference the fast path is tested against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from reports import store
-from reports.counts import Notable, slice_counts
+from reports.counts import (
+    DayTotals,
+    Notable,
+    SplitSlices,
+    combine_counts,
+    slice_counts,
+    split_slices,
+)
 from sla.maintenance import maintenance_minutes, window_minutes
 from sla.model import MaintenanceWindow, MinuteCounts, MinuteVerdict, Plan, SlaLine
 from sla.period import Period
@@ -28,9 +36,15 @@ def span_of(slices: Sequence[Period]) -> Period:
 
 @dataclass(frozen=True, slots=True)
 class SeriesRollups:
-    """What the rollups say about a (component, region) over consecutive slices."""
+    """What the rollups say about a (component, region) over consecutive slices.
+
+    `days` are the summaries of the split's whole days; `rows` and `notable` cover only its
+    pieces (the minutes counted one by one).
+    """
 
     slices: Sequence[Period]
+    split: SplitSlices
+    days: Mapping[int, DayTotals]
     rows: Sequence[int]
     notable: Sequence[Notable]
     held: Set[int]
@@ -38,28 +52,43 @@ class SeriesRollups:
 
     def counts(self) -> list[MinuteCounts]:
         """Each slice's minute counts, as `sla.uptime.count_minutes` gives them."""
-        return slice_counts(self.slices, self.rows, self.notable, self.held, self.held_rows)
-
-    def down_minutes(self) -> dict[int, MinuteVerdict]:
-        """The down minutes: all a burn rate needs, since up and no data count alike (§7)."""
-        return {minute: verdict for minute, verdict, _ in self.notable
-                if verdict is MinuteVerdict.DOWN}
+        pieces = slice_counts(self.split.pieces, self.rows, self.notable, self.held,
+                              self.held_rows)
+        return combine_counts(self.split, self.days, pieces)
 
 
 def load_series(session: Session, component: str, region: str, slices: Sequence[Period],
                 windows: Sequence[MaintenanceWindow]) -> SeriesRollups:
-    """Read what the counts of `slices` need: four small queries, no row-by-row fetch."""
+    """Read what the counts of `slices` need: the day summaries of whole days, and for the
+    other minutes a count, the notable rollups and the held rollups; never every row."""
     if not slices:
-        return SeriesRollups((), (), (), frozenset(), frozenset())
+        return SeriesRollups((), SplitSlices((), (), ()), {}, (), (), frozenset(),
+                             frozenset())
     span = span_of(slices)
     covering = [w for w in windows if w.covers(component, region)]
+    held = maintenance_minutes(covering, component, region, span)
+    split = split_slices(slices, held)
+    first_day, end_day = split.day_span
+    days = store.day_totals(session, component, region, first_day, end_day) \
+        if end_day > first_day else {}
+    notable = [row for first, end in split.runs()
+               for row in store.notable_minutes(session, component, region, first, end)]
     return SeriesRollups(
-        slices=slices, rows=store.rows_per_slice(session, component, region, slices),
-        notable=store.notable_minutes(session, component, region, span.first_minute,
-                                      span.end_minute),
-        held=maintenance_minutes(covering, component, region, span),
+        slices=slices, split=split, days=days,
+        rows=store.rows_per_slice(session, component, region, split.pieces),
+        notable=notable, held=held,
         held_rows=store.minutes_with_rollups(session, component, region,
                                              [window_minutes(w, span) for w in covering]))
+
+
+def down_minutes(session: Session, component: str, region: str, first_minute: int,
+                 end_minute: int) -> dict[int, MinuteVerdict]:
+    """The down minutes in [first, end): all a burn rate needs, since up and no data count
+    alike (spec §7)."""
+    return {minute: verdict
+            for minute, verdict, _ in store.notable_minutes(session, component, region,
+                                                            first_minute, end_minute)
+            if verdict is MinuteVerdict.DOWN}
 
 
 def series_counts(session: Session, component: str, region: str, slices: Sequence[Period],

@@ -1,11 +1,12 @@
 """Queries of the reports package: minute rollups, maintenance, incidents and customers.
 
-The SLA path reads rollups three ways, all over the (component, region, minute) key:
+The SLA path reads rollups four ways: `day_totals` reads the day summaries the rollup job
+keeps (one row per whole UTC day); over the (component, region, minute) key,
 `verdicts_from_rollups` fetches every minute (the plain path, the spec's own functions on
-top); `rows_per_slice` counts minutes with a rollup without touching the rows (an
-index-only count); `notable_minutes` fetches only the rollups that are not plainly `up`
-from two or more locations. `reports.counts` turns the last two into the same minute
-counts `sla.uptime.count_minutes` gives, at a fraction of the cost.
+top), `rows_per_slice` counts minutes with a rollup without touching the rows (an
+index-only count) and `notable_minutes` fetches only the rollups that are not plainly `up`
+from two or more locations (through their partial index). `reports.counts` turns these
+into the same minute counts `sla.uptime.count_minutes` gives, at a fraction of the cost.
 
 Maintenance windows and incidents come through status/'s own query functions; only the
 burn-rate job's incidents (origin `burn_rate`) are written here.
@@ -23,7 +24,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from core.errors import Conflict, NotFound
 from core.models import Role, User
-from probes.models import ComponentMinute
+from probes.models import ComponentDay, ComponentMinute
+from reports.counts import DayTotals
 from reports.customers import CustomerInput, InvalidCustomer
 from reports.models import Customer, CustomerProject
 from sla.model import MaintenanceWindow, MinuteVerdict
@@ -44,6 +46,22 @@ NOTABLE = text("(rollup_minutes.verdict <> 'up' OR rollup_minutes.locations = 1)
 BURN_RATE_ORIGIN = "burn_rate"
 
 # --- minute rollups ------------------------------------------------------------------------
+
+
+def day_totals(session: Session, component: str, region: str, first_day: int, end_day: int,
+               ) -> dict[int, DayTotals]:
+    """The day summaries of a (component, region) for days [first, end) (`minute // 1440`).
+
+    A day without a summary has no rollups.
+    """
+    rows = session.execute(
+        select(ComponentDay.day, ComponentDay.minutes, ComponentDay.down_minutes,
+               ComponentDay.single_location_minutes, ComponentDay.maintenance_minutes,
+               ComponentDay.no_data_minutes)
+        .where(ComponentDay.component == component, ComponentDay.region == region,
+               ComponentDay.day >= first_day, ComponentDay.day < end_day))
+    return {day: DayTotals(minutes, down, single, maintenance, no_data)
+            for day, minutes, down, single, maintenance, no_data in rows}
 
 
 def verdicts_from_rollups(session: Session, component: str, region: str, first_minute: int,
@@ -98,8 +116,8 @@ def notable_minutes(session: Session, component: str, region: str, first_minute:
 
     The filter is SQL text with literal values, `verdict <> 'up' OR locations = 1`: neither
     backend proves that a filter with bound parameters implies a partial index's predicate,
-    and a partial index with exactly this one (see docs/benchmarks.md) makes this a small
-    index scan instead of a visit to every row of the month.
+    and the partial index with exactly this one (`ix_rollup_minutes_notable`) makes this a
+    small index scan instead of a visit to every row of the range.
     """
     rows = session.execute(
         select(ComponentMinute.minute, ComponentMinute.verdict, ComponentMinute.locations)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.auth import create_token, create_user
 from core.models import Role, User
+from probes import store as probe_store
 from probes.models import ComponentMinute
 from reports.models import Customer, CustomerProject
 from status.models import Incident, IncidentComponent, Maintenance, MaintenanceScope
@@ -25,7 +26,9 @@ Rollup = tuple[int, str, int]
 
 def insert_rollups(session: Session, component: str, region: str,
                    rollups: Iterable[Rollup]) -> None:
-    """Minute rollups straight into the table (what the rollup job would have written)."""
+    """Minute rollups straight into the table, and their days recounted (what the rollup job
+    would have written)."""
+    rollups = list(rollups)
     rows = [{"component": component, "region": region, "minute": minute, "checks": 2 * n,
              "failures": 2 * n if verdict == "down" else 0, "degraded": 0, "locations": n,
              "locations_down": n if verdict == "down" else 0, "latency_p50_ms": 40.0,
@@ -33,6 +36,9 @@ def insert_rollups(session: Session, component: str, region: str,
             for minute, verdict, n in rollups]
     if rows:
         session.execute(insert(ComponentMinute), rows)
+        minutes = [minute for minute, _, _ in rollups]
+        probe_store.recount_rollup_days(session, component, region, min(minutes),
+                                        max(minutes))
 
 
 def add_maintenance(session: Session, start: datetime, end: datetime,

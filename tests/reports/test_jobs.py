@@ -18,11 +18,11 @@ from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
 from reports import store
-from reports.budgets import ALERT_WINDOWS, budget_statuses
+from reports.budgets import ALERT_SPAN_MINUTES, ALERT_WINDOWS, budget_statuses
 from reports.jobs import evaluate_burn_rates
-from reports.series import load_series
+from reports.series import down_minutes
 from sla.budget import AlertLevel, window_burn_rate
-from sla.period import Period, minute_of
+from sla.period import minute_of
 from status.models import Incident
 from tests.reports.builders import EU, add_customer, add_maintenance, insert_rollups
 from tests.reports.conftest import TIER1_KEY, TIER2_KEY, report_settings
@@ -120,9 +120,9 @@ def test_burn_rates_from_the_down_minutes_equal_those_from_every_verdict(
     insert_rollups(db_session, "search", EU, [
         (m, "down" if rng.random() < 0.05 else "up", rng.choice((1, 3)))
         for m in range(end - 4 * 1440, end + 5) if rng.random() < 0.8])
-    series = load_series(db_session, "search", EU, [Period("30d", end - 43200, 43200)], [])
+    down = down_minutes(db_session, "search", EU, end - ALERT_SPAN_MINUTES, end)
     every = store.verdicts_from_rollups(db_session, "search", EU, end - 43200, end)
     for span in ALERT_WINDOWS:
         for target in (Decimal("99.9"), Decimal("99.99"), Decimal("99.5")):
-            assert window_burn_rate(series.down_minutes(), T0, span, target) == \
+            assert window_burn_rate(down, T0, span, target) == \
                 window_burn_rate(every.verdict_by_minute, T0, span, target)
