@@ -13,10 +13,12 @@ Each round measures, back to back and against the same endpoint:
    as the runner does) at each concurrency, and `wrk` with keep-alive at the middle one;
 2. our runner: `probes.runner.run_check` with `make_client` (new connection per check), a
    one-step GET probe with `auth="none"` asserting status 200 and the JSON field `status`,
-   C checks in flight; CPU from `resource.getrusage(RUSAGE_SELF)`. Also with httpx's own
-   transport (httpcore on anyio, what `make_client` used before probes/network.py: ", anyio
-   transport"), and, at C=20, the same GET through the same client without `run_check`
-   ("httpx bare"), both ways;
+   C checks in flight; CPU from `resource.getrusage(RUSAGE_SELF)`. Also with the runner's
+   earlier transports: httpcore's pool and h11 on probes/network.py's asyncio sockets (what
+   `make_client` used before probes/http1.py: ", httpcore transport") and httpx's own
+   transport (httpcore on anyio, before probes/network.py: ", anyio transport"); and, at
+   C=20, the same GET through the same client without `run_check` ("httpx bare"), all
+   three ways;
 3. Prometheus blackbox_exporter (GOMAXPROCS=1) with an http module asserting 200 and the same
    body, driven by a keep-alive asyncio client making a fixed number of
    `/probe?target=…&module=http_2xx` requests with C in flight; its CPU comes from
@@ -64,13 +66,16 @@ from bench._common import (
     wait_for_port,
 )
 from core.clock import SystemClock
+from probes.network import asyncio_transport
 from probes.runner import PartitionTransport, RunContext, make_client, run_check
 from probes.specs import Assertion, ProbeSpec, Step
 
 CONCURRENCIES = (10, 20, 50)
 ANYIO = ", anyio transport"
-TOOLS = ("wrk", "wrk keep-alive", "runner", "runner" + ANYIO, "httpx bare",
-         "httpx bare" + ANYIO, "blackbox_exporter")
+HTTPCORE = ", httpcore transport"
+TRANSPORTS = {"": "http1", HTTPCORE: "httpcore", ANYIO: "anyio"}
+TOOLS = ("wrk", "wrk keep-alive", "runner", "runner" + HTTPCORE, "runner" + ANYIO,
+         "httpx bare", "httpx bare" + HTTPCORE, "httpx bare" + ANYIO, "blackbox_exporter")
 WRK_SECONDS = 3
 TARGET_CHECKS_PER_S = 800.0
 BLACKBOX = "prometheus-blackbox-exporter"
@@ -159,29 +164,31 @@ def bench_spec() -> ProbeSpec:
                      interval_s=1, timeout_s=10.0, steps=(step,))
 
 
-def anyio_client(concurrency: int) -> httpx.AsyncClient:
-    """`make_client` as it was before probes/network.py: httpx's transport, on anyio."""
+def older_client(concurrency: int, transport: str) -> httpx.AsyncClient:
+    """`make_client` as it was before probes/http1.py ("httpcore": httpcore on
+    probes/network.py's asyncio sockets) or before probes/network.py ("anyio")."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
-    transport = PartitionTransport(httpx.AsyncHTTPTransport(limits=limits), "bench",
-                                   lambda _location, _region: False)
-    return httpx.AsyncClient(transport=transport, follow_redirects=False,
+    inner = (asyncio_transport(limits) if transport == "httpcore"
+             else httpx.AsyncHTTPTransport(limits=limits))
+    partitioned = PartitionTransport(inner, "bench", lambda _location, _region: False)
+    return httpx.AsyncClient(transport=partitioned, follow_redirects=False,
                              headers={"Connection": "close",
                                       "User-Agent": "bellwether-probe/0.1"})
 
 
 async def _client_checks(url: str, concurrency: int, checks: int, bare: bool = False,
-                         anyio: bool = False) -> tuple[list[float], int]:
+                         transport: str = "http1") -> tuple[list[float], int]:
     """`checks` checks, `concurrency` at a time; latencies (ms) and failures.
 
     `bare` sends the same GET through the same client without `run_check` (no trace hooks,
-    no assertions, no CheckResult): what httpx alone costs. `anyio` uses httpx's own
-    transport instead of the runner's asyncio one.
+    no assertions, no CheckResult): what httpx alone costs. `transport` other than
+    "http1" is one of the runner's earlier transports (`older_client`).
     """
     clock = SystemClock()
     spec = bench_spec()
     ctx = RunContext("bench", lambda _region: url, lambda _region: None, clock)
-    client = (anyio_client(concurrency) if anyio
-              else make_client("bench", lambda _location, _region: False, concurrency))
+    client = (make_client("bench", lambda _location, _region: False, concurrency)
+              if transport == "http1" else older_client(concurrency, transport))
     latencies: list[float] = []
     failed = 0
     remaining = checks
@@ -212,15 +219,17 @@ def _rusage_cpu(who: int) -> float:
 
 
 def run_client(url: str, concurrency: int, checks: int, target: Child, probe_cpu: int | None,
-               bare: bool = False, anyio: bool = False) -> Sample:
+               bare: bool = False, suffix: str = "") -> Sample:
+    """`suffix` names the transport: "" (the runner's own), HTTPCORE or ANYIO."""
     tool = "httpx bare" if bare else "runner"
-    asyncio.run(_client_checks(url, concurrency, 100, bare, anyio))  # warm up: first connects
+    transport = TRANSPORTS[suffix]
+    asyncio.run(_client_checks(url, concurrency, 100, bare, transport))  # warm up
     cpu_before = _rusage_cpu(resource.RUSAGE_SELF)
     meter = Meter(target, probe_cpu)
-    latencies, failed = asyncio.run(_client_checks(url, concurrency, checks, bare, anyio))
+    latencies, failed = asyncio.run(_client_checks(url, concurrency, checks, bare, transport))
     seconds, target_cpu, core_busy, drops = meter.read()
     cpu = _rusage_cpu(resource.RUSAGE_SELF) - cpu_before
-    return Sample(tool + (ANYIO if anyio else ""), concurrency, checks, failed,
+    return Sample(tool + suffix, concurrency, checks, failed,
                   seconds, cpu, target_cpu, core_busy, percentile(latencies, 0.5),
                   percentile(latencies, 0.99), drops)
 
@@ -377,7 +386,7 @@ def report(samples: list[Sample], rounds: int, pinned: bool) -> None:
     say("| runner | C | / wrk (close) | / blackbox checks/s | / blackbox checks per CPU-s "
         "| ≥ 800 checks/s |")
     say("|---|---|---|---|---|---|")
-    for tool in ("runner", "runner" + ANYIO):
+    for tool in ("runner", "runner" + HTTPCORE, "runner" + ANYIO):
         for concurrency in CONCURRENCIES:
             ours = medians.get((tool, concurrency), {})
             wrk = medians.get(("wrk", concurrency), {})
@@ -427,12 +436,12 @@ def main() -> None:
                 samples.append(run_wrk(url + "/healthz", 20, probe_cpu, target,
                                        keep_alive=True))
                 for concurrency in CONCURRENCIES:
-                    samples.append(run_client(url, concurrency, args.checks, target, probe_cpu))
-                    samples.append(run_client(url, concurrency, args.checks, target, probe_cpu,
-                                              anyio=True))
-                samples.append(run_client(url, 20, args.checks, target, probe_cpu, bare=True))
-                samples.append(run_client(url, 20, args.checks, target, probe_cpu, bare=True,
-                                          anyio=True))
+                    for suffix in TRANSPORTS:
+                        samples.append(run_client(url, concurrency, args.checks, target,
+                                                  probe_cpu, suffix=suffix))
+                for suffix in TRANSPORTS:
+                    samples.append(run_client(url, 20, args.checks, target, probe_cpu,
+                                              bare=True, suffix=suffix))
                 for concurrency in CONCURRENCIES:
                     samples.append(run_blackbox(blackbox, bb_port, url + "/healthz",
                                                 concurrency, args.checks, target, target_cpu,

@@ -8,6 +8,9 @@ machine). A probe needs none of it: `run_check` bounds the whole check with its 
 deadline, and each operation still honours the per-operation timeout httpx passes down.
 httpcore still does the HTTP (h11), the pool and the trace events (connect, TLS, first
 byte), so timings, errors and "a new connection per check" are unchanged.
+
+The runner sends https here; plain http goes to probes/http1.py, which also skips
+httpcore's pool and h11 (and is compared with this transport in tests/probes/test_http1.py).
 """
 
 from __future__ import annotations

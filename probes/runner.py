@@ -22,6 +22,7 @@ import httpx
 from core.clock import Clock
 from probes.assertions import is_missing, json_lookup, judge
 from probes.checks import CheckResult
+from probes.http1 import PlainHttpTransport
 from probes.network import asyncio_transport
 from probes.specs import ProbeKind, ProbeSpec, Step
 
@@ -76,10 +77,12 @@ class PartitionTransport(httpx.AsyncBaseTransport):
 
 def make_client(location: str, is_cut: Callable[[str, str], bool],
                 concurrency: int = 32) -> httpx.AsyncClient:
-    """A location's HTTP client: a new connection per request, partitions applied, on plain
-    asyncio sockets (probes/network.py says why)."""
+    """A location's HTTP client: a new connection per request, partitions applied; plain
+    http by `PlainHttpTransport` (probes/http1.py says why), https by httpcore on plain
+    asyncio sockets (probes/network.py)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
-    transport = PartitionTransport(asyncio_transport(limits), location, is_cut)
+    plain = PlainHttpTransport(asyncio_transport(limits), concurrency)
+    transport = PartitionTransport(plain, location, is_cut)
     return httpx.AsyncClient(transport=transport, follow_redirects=False,
                              headers={"Connection": "close",
                                       "User-Agent": "bellwether-probe/0.1"})
