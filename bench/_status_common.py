@@ -58,10 +58,11 @@ def parse_wrk(out: str) -> WrkRun:
 
 
 def run_wrk(url: str, seconds: float, connections: int, threads: int,
-            preexec: Callable[[], None] | None = None) -> WrkRun:
-    """`wrk -t threads -c connections -d seconds --latency url` (keep-alive, like browsers)."""
+            preexec: Callable[[], None] | None = None, headers: Sequence[str] = ()) -> WrkRun:
+    """`wrk -t threads -c connections -d seconds --latency [-H header]… url` (keep-alive,
+    like browsers; wrk sends no Accept-Encoding unless a header says so)."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
-            "--latency", url]
+            "--latency", *(part for header in headers for part in ("-H", header)), url]
     done = subprocess.run(argv, capture_output=True, text=True, check=True,
                           timeout=seconds + 60, preexec_fn=preexec)
     return parse_wrk(done.stdout)

@@ -22,6 +22,11 @@ Servers, each in its own process, all started before measuring:
 * what-if (`--no-what-if` skips it): `alone`, the same web app (`create_app`) on the same
   Listener reading the same static copy, with every other server paused, `up` included.
 
+The region page and the summary are measured twice on each server: as wrk asks by default
+(no Accept-Encoding: the identity bytes) and with `-H "Accept-Encoding: gzip, deflate, br,
+zstd"` (what Chromium sends; the static copy then answers the gzip copy published beside the
+file). The hello-world ceiling is the same for both (it has nothing to compress).
+
 Each round runs wrk once per URL; while one server is measured every other one is paused
 (SIGSTOP), except `up` beside `web`, so an idle `up` (its probes) never eats into the
 hello-world ceiling. wrk: `-t2 -c64 --latency` (keep-alive), 2 s of warm-up per URL first,
@@ -76,6 +81,9 @@ from core.config import load_settings
 
 REGION = "europe-west1.gcp"
 PAGE, SUMMARY, STATIC = f"/regions/{REGION}/", "/api/v2/summary.json", "/static/status.css"
+#: What Chromium sends; any browser's value takes gzip.
+BROWSER_ENCODINGS = "gzip, deflate, br, zstd"
+GZIP_HEADERS = (f"Accept-Encoding: {BROWSER_ENCODINGS}",)
 TARGET_RATIO = 0.80
 TARGET_P99_MS = 50.0
 #: Loopback only: never through a proxy the environment may name.
@@ -184,11 +192,12 @@ def only(measured: Server, servers: list[Server]) -> Iterator[None]:
 
 
 def measure(server: Server, path: str, args: argparse.Namespace, wrk_cpu: int | None,
-            series: Series | None, seconds: float | None = None) -> WrkRun:
+            series: Series | None, seconds: float | None = None,
+            headers: tuple[str, ...] = ()) -> WrkRun:
     before, dropped = process_cpu_seconds(server.child.pid), listen_overflows()
     began = time.perf_counter()
     run = run_wrk(server.base + path, seconds or args.seconds, args.connections, args.threads,
-                  pinned_to(wrk_cpu))
+                  pinned_to(wrk_cpu), headers)
     wall = time.perf_counter() - began
     # The server's CPU over wrk's whole life, scaled to wrk's own measuring time.
     cpu = (process_cpu_seconds(server.child.pid) - before) * min(1.0, run.seconds / wall)
@@ -203,9 +212,12 @@ def measure(server: Server, path: str, args: argparse.Namespace, wrk_cpu: int | 
     return run
 
 
-def fetch(url: str) -> tuple[int, dict[str, str]]:
+def fetch(url: str, encodings: str = "") -> tuple[int, dict[str, str]]:
+    """Status and headers of a GET (urllib leaves a gzip body as it came)."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": encodings} if encodings
+                                     else {})
     try:
-        with NO_PROXY.open(url, timeout=5) as answer:
+        with NO_PROXY.open(request, timeout=5) as answer:
             answer.read()
             return int(answer.status), dict(answer.headers.items())
     except urllib.error.HTTPError as exc:
@@ -263,26 +275,31 @@ def up_env(data_dir: Path, port: int, interval: int, threads: int) -> dict[str, 
     return env
 
 
-def plan(servers: dict[str, Server], what_if: bool) -> list[tuple[str, str, str]]:
-    """(series key, server name, path) in the order of each round."""
-    rows = [("hello", "hello", "/"), ("page", "up", PAGE), ("summary", "up", SUMMARY),
-            ("static", "up", STATIC), ("web page", "web", PAGE), ("web summary", "web", SUMMARY)]
-    if what_if:
-        rows += [("alone page", "alone", PAGE), ("alone summary", "alone", SUMMARY)]
+Row = tuple[str, str, str, tuple[str, ...]]  # series key, server name, path, wrk headers
+
+
+def plan(servers: dict[str, Server], what_if: bool) -> list[Row]:
+    """The rows of each round, in order: every page and summary without and with gzip."""
+    rows: list[Row] = [("hello", "hello", "/", ())]
+    for prefix, server in (("", "up"), ("web ", "web"), ("alone ", "alone")):
+        if server == "alone" and not what_if:
+            continue
+        for name, path in (("page", PAGE), ("summary", SUMMARY)):
+            rows += [(f"{prefix}{name}", server, path, ()),
+                     (f"{prefix}{name} gzip", server, path, GZIP_HEADERS)]
+        if server == "up":
+            rows.append(("static", "up", STATIC, ()))
     return [row for row in rows if row[1] in servers]
 
 
-LABELS = {
-    "hello": "hello-world `/` (Listener, ceiling)",
-    "page": f"up `{PAGE}`",
-    "summary": f"up `{SUMMARY}`",
-    "static": f"up `{STATIC}`",
-    "web page": f"`bellwether web` beside up (probes running) `{PAGE}`",
-    "web summary": f"`bellwether web` beside up (probes running) `{SUMMARY}`",
-    "alone page": f"what-if: web app alone, up paused, `{PAGE}`",
-    "alone summary": f"what-if: web app alone, up paused, `{SUMMARY}`",
-}
-TARGETED = ("page", "summary", "web page", "web summary")
+_SERVERS = {"": "up", "web ": "`bellwether web` beside up (probes running)",
+            "alone ": "what-if: web app alone, up paused,"}
+LABELS = {"hello": "hello-world `/` (Listener, ceiling)", "static": f"up `{STATIC}`"} | {
+    f"{prefix}{name}{gz}": f"{server} `{path}`{' gzip' if gz else ''}"
+    for prefix, server in _SERVERS.items() for name, path in (("page", PAGE), ("summary", SUMMARY))
+    for gz in ("", " gzip")}
+TARGETED = tuple(f"{prefix}{name}{gz}" for prefix in ("", "web ") for name in ("page", "summary")
+                 for gz in ("", " gzip"))
 
 
 def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | None,
@@ -314,25 +331,30 @@ def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | Non
             running.callback(server.child.stop)
             servers[name] = server
         everyone = list(servers.values())
-        for _, path in (("page", PAGE), ("summary", SUMMARY), ("static", STATIC)):
-            status, headers = fetch(servers["up"].base + path)
-            facts[path] = (status, "Last-Modified" in headers, headers.get("Content-Length"))
+        for path in (PAGE, SUMMARY, STATIC):
+            for encodings in ("", BROWSER_ENCODINGS):
+                status, headers = fetch(servers["up"].base + path, encodings)
+                facts[f"{path} {encodings}"] = (status, "Last-Modified" in headers,
+                                            headers.get("Content-Encoding", "identity"),
+                                            headers.get("Content-Length"))
         _, headers = fetch(servers["web"].base + PAGE)
         facts["web_static"] = "Last-Modified" in headers
         rows = plan(servers, not args.no_what_if)
-        for _, name, path in rows:  # warm-up, not counted
+        for _, name, path, wrk_headers in rows:  # warm-up, not counted
             with only(servers[name], everyone):
-                measure(servers[name], path, args, wrk_cpu, None, seconds=2)
+                measure(servers[name], path, args, wrk_cpu, None, seconds=2,
+                        headers=wrk_headers)
         with only(servers["up"], everyone):
             idle_before = process_cpu_seconds(up.pid)
             time.sleep(5)
             facts["idle_cpu"] = (process_cpu_seconds(up.pid) - idle_before) / 5
-        results = {key: Series(LABELS[key]) for key, _, _ in rows}
+        results = {key: Series(LABELS[key]) for key, _, _, _ in rows}
         for number in range(args.rounds):
             say(f"round {number + 1}/{args.rounds}")
-            for key, name, path in rows:
+            for key, name, path, wrk_headers in rows:
                 with only(servers[name], everyone):
-                    measure(servers[name], path, args, wrk_cpu, results[key])
+                    measure(servers[name], path, args, wrk_cpu, results[key],
+                            headers=wrk_headers)
         with only(servers["up"], everyone):
             _, headers = fetch(servers["up"].base + PAGE)
             facts["static_after"] = "Last-Modified" in headers
@@ -416,11 +438,15 @@ def report(results: dict[str, Series], args: argparse.Namespace, facts: dict[str
         f"threads {threads}; {'servers on CPU 0, wrk on CPU 1' if pinned else 'unpinned'}")
     say(f"up: port open after {facts['port_s']:.1f} s, static copy served after a further "
         f"{facts['static_s']:.1f} s; idle CPU {facts['idle_cpu'] * 100:.0f} % of a core "
-        f"(probes every {args.interval} s); (status, from the static copy, bytes) before: "
-        f"{[facts[p] for p in (PAGE, SUMMARY, STATIC)]}; page still static after: "
+        f"(probes every {args.interval} s); page still static after: "
         f"{facts['static_after']}; web process serves the page from the static copy: "
         f"{facts['web_static']}; {facts['checks']:,} checks stored; SIGTERM → exit "
         f"{facts['exit']} in {facts['stop_s']:.1f} s")
+    say("before the rounds (status, from the static copy, Content-Encoding, bytes):")
+    for path in (PAGE, SUMMARY, STATIC):
+        for encodings in ("", BROWSER_ENCODINGS):
+            say(f"  {path} Accept-Encoding {encodings or '(none)'!r}: "
+                f"{facts[path + ' ' + encodings]}")
     for title, lines in summaries.items():
         say(f"\nprofile of {title}:\n")
         for line in lines:

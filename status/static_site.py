@@ -10,16 +10,25 @@ A file's bytes and headers stay in memory per path until its inode, mtime or siz
 the publisher renames new files into place, so the next request after a publish sees them.
 Headers are the ones Flask sends for the same document: `document_headers()` here and
 `core.headers.security_headers()` are shared with the Flask views.
+
+Beside a document the publisher may leave `<file>.gz`, its gzip compression (status.publish).
+A client whose Accept-Encoding takes gzip gets those bytes with `Content-Encoding: gzip` and
+an ETag of its own; both variants say `Vary: Accept-Encoding`. The .gz is used only while it
+decompresses to the file's current bytes: the two are renamed into place one after the
+other, and a reader between the renames keeps answering the identity bytes.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import stat
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from werkzeug.http import generate_etag, http_date, is_resource_modified, quote_etag
@@ -34,6 +43,8 @@ CACHE_CONTROL = "public, max-age=5"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 ATOM = "application/atom+xml; charset=utf-8"
+GZIP_SUFFIX = ".gz"
+VARY = ("Vary", "Accept-Encoding")
 
 _REGION = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # never "." or "..": no way out of the directory
 _DOCUMENT = "|".join(re.escape(name) for name in JSON_DOCUMENTS)
@@ -70,20 +81,98 @@ def document_headers(content_type: str) -> dict[str, str]:
     return headers
 
 
-@dataclass(frozen=True, slots=True)
-class PublishedFile:
-    """One file of the copy as it is answered: bytes, validators and both header lists."""
+@lru_cache(maxsize=64)  # browsers send a handful of distinct values
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value takes gzip (RFC 9110 §12.5.3): `gzip` (or `x-gzip`)
+    with q > 0, or else `*` with q > 0; `gzip;q=0` refuses it, and so does a q we cannot
+    read. No value at all gets the identity bytes."""
+    named: list[float] = []
+    wildcard: float | None = None
+    for member in accept_encoding.split(","):
+        coding, _, parameters = member.partition(";")
+        coding = coding.strip().lower()
+        if coding in ("gzip", "x-gzip"):
+            named.append(_quality(parameters))
+        elif coding == "*":
+            wildcard = _quality(parameters)
+    if named:
+        return max(named) > 0
+    return wildcard is not None and wildcard > 0
 
-    stamp: tuple[int, int, int]  # inode, mtime (ns), size: a rename or rewrite changes it
+
+def _quality(parameters: str) -> float:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value.strip()), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+Stamp = tuple[int, int, int]  # inode, mtime (ns), size: a rename or rewrite changes it
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One encoding of a published file as answered: bytes, ETag and both header lists."""
+
     body: bytes
     etag: str
-    modified: datetime
     full_headers: list[tuple[str, str]]  # of a 200
     not_modified_headers: list[tuple[str, str]]  # of a 304: no body, so no Content-*
 
 
-def _stamp(info: os.stat_result) -> tuple[int, int, int]:
+@dataclass(frozen=True, slots=True)
+class PublishedFile:
+    """One file of the copy: its identity bytes and, when the .gz beside it holds the same
+    bytes compressed, the gzip variant."""
+
+    stamp: tuple[Stamp, Stamp | None]  # of the file and of its .gz
+    modified: datetime
+    identity: Variant
+    gzip: Variant | None
+
+    def variant(self, environ: WSGIEnvironment) -> Variant:
+        """The variant this request gets: gzip when it has one and the client takes it."""
+        if self.gzip is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            return self.gzip
+        return self.identity
+
+
+def _stamp(info: os.stat_result) -> Stamp:
     return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _stamp_of(path: str) -> Stamp | None:
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
+
+
+def _read(path: str) -> tuple[bytes, os.stat_result] | None:
+    """A regular file's bytes and the stat of the very file read (even if renamed over
+    since), or None: not published (yet), gone, or not a file."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            return handle.read(), info
+    except OSError:
+        return None
+
+
+def _packed_copy_of(body: bytes, packed: bytes) -> bool:
+    """Whether `packed` is `body` compressed (and worth sending: smaller)."""
+    if len(packed) >= len(body):
+        return False
+    try:
+        return gzip.decompress(packed) == body
+    except (OSError, EOFError, zlib.error):  # truncated or not gzip at all
+        return False
 
 
 class StaticSite:
@@ -105,12 +194,13 @@ class StaticSite:
         published = self.find(environ)
         if published is None:
             return self.app(environ, start_response)
+        variant = published.variant(environ)
         if _is_conditional(environ) and not is_resource_modified(
-                environ, published.etag, last_modified=published.modified):
-            start_response("304 Not Modified", published.not_modified_headers)
+                environ, variant.etag, last_modified=published.modified):
+            start_response("304 Not Modified", variant.not_modified_headers)
             return []
-        start_response("200 OK", published.full_headers)
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [published.body]
+        start_response("200 OK", variant.full_headers)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [variant.body]
 
     def find(self, environ: WSGIEnvironment) -> PublishedFile | None:
         """The published file this request asks for, or None to let Flask answer it."""
@@ -124,31 +214,45 @@ class StaticSite:
         return self._load(os.path.join(directory, route[0]), route[1])
 
     def _load(self, path: str, content_type: str) -> PublishedFile | None:
-        """The cached file while it is unchanged on disk, else read afresh (None: no file)."""
-        try:
-            info = os.stat(path)
-            cached = self._files.get(path)
-            if cached is not None and cached.stamp == _stamp(info):
-                return cached
-            with open(path, "rb") as handle:
-                info = os.fstat(handle.fileno())  # the file read, even if renamed over since
-                body = handle.read() if stat.S_ISREG(info.st_mode) else None
-        except OSError:  # not published (yet), or gone
+        """The cached file while it and its .gz are unchanged on disk, else read afresh
+        (None: no file)."""
+        current = _stamp_of(path)
+        cached = self._files.get(path)
+        if current is None:
             self._files.pop(path, None)
             return None
-        if body is None:
+        if cached is not None and cached.stamp == (current, _stamp_of(path + GZIP_SUFFIX)):
+            return cached
+        read = _read(path)
+        if read is None:
+            self._files.pop(path, None)
             return None
-        published = self._describe(body, info, content_type)
+        published = self._describe(*read, _read(path + GZIP_SUFFIX), content_type)
         self._files[path] = published
         return published
 
-    def _describe(self, body: bytes, info: os.stat_result, content_type: str) -> PublishedFile:
+    def _describe(self, body: bytes, info: os.stat_result,
+                  packed: tuple[bytes, os.stat_result] | None,
+                  content_type: str) -> PublishedFile:
         etag = generate_etag(body)  # what Flask's add_etag() gives the same bytes
         modified = datetime.fromtimestamp(int(info.st_mtime), UTC)
-        common = [("ETag", quote_etag(etag)), ("Last-Modified", http_date(modified)),
+        common = [("Last-Modified", http_date(modified)), VARY,
                   *document_headers(content_type).items(), *self.security]
-        full = [("Content-Type", content_type), ("Content-Length", str(len(body))), *common]
-        return PublishedFile(_stamp(info), body, etag, modified, full, common)
+        identity = _variant(body, etag, content_type, common)
+        gzipped = None
+        if packed is not None and _packed_copy_of(body, packed[0]):
+            gzipped = _variant(packed[0], f"{etag}-gzip", content_type, common,
+                               [("Content-Encoding", "gzip")])
+        return PublishedFile((_stamp(info), packed and _stamp(packed[1])), modified,
+                             identity, gzipped)
+
+
+def _variant(body: bytes, etag: str, content_type: str, common: list[tuple[str, str]],
+             encoding: list[tuple[str, str]] | None = None) -> Variant:
+    validators = [("ETag", quote_etag(etag)), *common]
+    full = [("Content-Type", content_type), *(encoding or []),
+            ("Content-Length", str(len(body))), *validators]
+    return Variant(body, etag, full, validators)
 
 
 def _is_conditional(environ: WSGIEnvironment) -> bool:

@@ -1,5 +1,6 @@
 """The public site in headless Chromium (Debian's, driven by Playwright): states, a drawn
-chart, and subscribing through the form and the link in the captured email."""
+chart, a day's words on hover and focus, the published gzip copy, and subscribing through
+the form and the link in the captured email."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -24,6 +26,7 @@ from core.runtime import Runtime
 from core.scheduler import JobContext
 from core.servers import Listener
 from probes.models import ComponentState, LocationMinute
+from status.site import Site
 from tests.support.databases import create_database, drop_database
 from tests.support.smtp import SmtpServer, running_smtp
 
@@ -105,8 +108,57 @@ def test_the_region_page_shows_states_and_draws_a_chart(
             page.wait_for_selector('[data-figure="latency-orders"] .main-svg', timeout=15_000)
             assert page.locator('[data-figure="latency-orders"] .main-svg').count() >= 1
             page.screenshot(path=str(ARTIFACTS / "region.png"), full_page=True)
+            assert_day_words_show_on_hover_and_focus(page)
             assert failed == []
             assert errors == []  # no Content-Security-Policy violation, no script error
+        finally:
+            browser.close()
+
+
+def assert_day_words_show_on_hover_and_focus(page: Any) -> None:
+    """A day's words are one hidden span per bar, shown as a tooltip on hover and focus."""
+    bars = page.locator("#component-orders .bars > li")
+    assert bars.count() == 90
+    first, last = bars.nth(0), bars.nth(89)
+    words = first.locator("span")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}: .+ min down.*", words.inner_text())
+    assert words.bounding_box()["width"] <= 1  # hidden, but in the accessibility tree
+    first.hover()
+    shown = words.bounding_box()
+    assert shown["width"] > 100
+    assert shown["y"] > first.bounding_box()["y"]  # below the bar, over nothing it hides
+    last.focus()
+    tip, bar = last.locator("span").bounding_box(), last.bounding_box()
+    assert tip["width"] > 100
+    assert tip["x"] + tip["width"] <= bar["x"] + bar["width"] + 1  # anchored inward
+    page.screenshot(path=str(ARTIFACTS / "region-day-focused.png"))
+
+
+def test_the_published_copy_reaches_the_browser_gzipped_and_draws_the_same(
+        served: tuple[Listener, Flask, SmtpServer], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    web, app, _ = served
+    runtime: Runtime = app.extensions["bellwether"]
+    out = tmp_path / "public"
+    with session_scope(runtime.session_factory) as session:
+        Site(runtime.settings).publish(session, runtime.clock.now(), out)
+    runtime.parts["public_dir"] = out
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            errors: list[str] = []
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+                    else None)
+            answer = page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
+            assert answer is not None
+            headers = answer.all_headers()
+            assert headers["content-encoding"] == "gzip"
+            assert "last-modified" in headers  # from the published copy, not the view
+            assert "Major outage" in page.locator("#component-carts").inner_text()
+            page.wait_for_selector('[data-figure="latency-orders"] .main-svg', timeout=15_000)
+            assert errors == []
         finally:
             browser.close()
 

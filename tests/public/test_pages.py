@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +86,19 @@ def test_a_region_page_groups_components_by_tier_with_words_beside_colours(
     assert "Major outage" in html
     assert '<script type="application/json" id="figures">' in html
     assert page_client.get("/regions/mars-1/").status_code == 404
+
+
+def test_a_region_page_writes_each_days_words_once(page_client: FlaskClient,
+                                                  seeded: dict[str, int]) -> None:
+    """The bars are most of a region page: one span per day, no title repeating it."""
+    html = page_client.get("/regions/us-central1.gcp/").get_data(as_text=True)
+    bars = re.findall(r'<li tabindex="0" class="worst-([a-z_]+)"><span>([^<]+)</span></li>',
+                      html)
+    assert len(bars) == 8 * 90
+    assert bars[-1][1].startswith(f"{NOW.date().isoformat()}: ")
+    words = Counter(label for _, label in bars)
+    assert all(html.count(label) == times for label, times in words.items())
+    assert "title=" not in html.partition('<ol class="bars"')[2]
 
 
 def test_maintenance_shows_the_covered_component_under_maintenance(

@@ -1,8 +1,10 @@
 """The static copy answered before Flask: the same bytes and headers as Flask's answer,
-validators and 304s, HEAD, and Flask for everything the copy does not hold."""
+validators and 304s, HEAD, the gzip copies beside the files for clients that take gzip, and
+Flask for everything the copy does not hold."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,13 +17,15 @@ from flask.testing import FlaskClient
 from core.db import session_scope
 from core.headers import security_headers
 from core.servers import Listener
-from status.publish import write_atomically
+from status.publish import write_atomically, write_document
 from status.site import Site
-from status.static_site import published_file
+from status.static_site import accepts_gzip, published_file
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 REGION = "europe-west1.gcp"
 PAGE, SUMMARY = f"/regions/{REGION}/", "/api/v2/summary.json"
+PAGE_FILE, SUMMARY_FILE = f"regions/{REGION}/index.html", "api/v2/summary.json"
+GZIP = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium sends
 
 
 @pytest.fixture
@@ -179,5 +183,143 @@ def test_one_kept_alive_connection_carries_get_head_and_304_over_http(
         assert missing.status == 404
         assert missing.read()
         assert not missing.will_close
+    finally:
+        connection.close()
+
+
+# --- the gzip copies -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("accept_encoding", "expected"), [
+    ("gzip", True), ("gzip, deflate, br, zstd", True), ("GZIP;q=0.5", True), ("x-gzip", True),
+    ("br;q=1.0, gzip;q=0.8, *;q=0.1", True), ("*", True), ("identity, *;q=0.5", True),
+    ("gzip;q=0", False), ("gzip; q=0.000", False), ("gzip;q=0, *", False), ("*;q=0", False),
+    ("br, deflate", False), ("identity", False), ("", False), ("gzip;q=nonsense", False),
+    ("gzipped", False),
+])
+def test_it_reads_accept_encoding_with_its_qualities(accept_encoding: str,
+                                                     expected: bool) -> None:
+    assert accepts_gzip(accept_encoding) is expected
+
+
+def test_the_publisher_writes_a_gzip_copy_beside_each_document(published: Path) -> None:
+    documents = [p for p in published.rglob("*") if p.suffix in (".html", ".json", ".atom")]
+    assert len(documents) > 10
+    for document in documents:
+        packed = document.with_name(document.name + ".gz")
+        if packed.exists():
+            assert gzip.decompress(packed.read_bytes()) == document.read_bytes()
+            assert packed.stat().st_size < document.stat().st_size
+        else:  # only where compressing would not make it smaller
+            assert len(gzip.compress(document.read_bytes(), 9, mtime=0)) >= \
+                document.stat().st_size
+    page = published / PAGE_FILE
+    assert (published / f"{PAGE_FILE}.gz").stat().st_size * 5 < page.stat().st_size
+    assert not list((published / "static").glob("*.gz"))  # assets are Flask's to serve
+
+
+def test_a_gzip_copy_follows_its_document_and_goes_when_it_stops_paying(
+        tmp_path: Path) -> None:
+    document, packed = tmp_path / "a.json", tmp_path / "a.json.gz"
+    large = b'{"components":[' + b'{"status":"operational"},' * 200 + b"{}]}"
+    assert write_document(document, large)
+    assert gzip.decompress(packed.read_bytes()) == large
+    stamps = document.stat().st_mtime_ns, packed.stat().st_ino
+    assert not write_document(document, large)  # unchanged: neither file is touched
+    assert (document.stat().st_mtime_ns, packed.stat().st_ino) == stamps
+    packed.unlink()
+    assert write_document(document, large)  # a copy published before .gz files existed
+    assert gzip.decompress(packed.read_bytes()) == large
+    assert write_document(document, b"{}")  # compressing two bytes only adds to them
+    assert document.read_bytes() == b"{}"
+    assert not packed.exists()
+    assert write_document(tmp_path / "a.css", large)
+    assert not (tmp_path / "a.css.gz").exists()
+
+
+def test_a_client_taking_gzip_gets_the_gzip_copy_with_its_own_etag(
+        client: FlaskClient, published: Path) -> None:
+    for url, relative in ((PAGE, PAGE_FILE), (SUMMARY, SUMMARY_FILE), ("/feed.atom", "feed.atom")):
+        with client.get(url) as plain, client.get(url, headers=GZIP) as packed:
+            assert plain.status_code == packed.status_code == 200
+            assert "Content-Encoding" not in plain.headers
+            assert packed.headers["Content-Encoding"] == "gzip"
+            assert packed.get_data() == (published / f"{relative}.gz").read_bytes()
+            assert gzip.decompress(packed.get_data()) == plain.get_data()
+            assert packed.headers["Content-Length"] == str(len(packed.get_data()))
+            assert packed.headers["Content-Type"] == plain.headers["Content-Type"]
+            assert packed.headers["ETag"] != plain.headers["ETag"]
+            assert packed.headers["Last-Modified"] == plain.headers["Last-Modified"]
+            assert plain.headers["Vary"] == packed.headers["Vary"] == "Accept-Encoding"
+            assert packed.headers["Content-Security-Policy"]
+    with client.get(SUMMARY, headers={"Accept-Encoding": "gzip;q=0, deflate"}) as refused:
+        assert "Content-Encoding" not in refused.headers
+        assert refused.get_json()["components"]
+
+
+def test_each_variant_is_revalidated_by_its_own_etag(client: FlaskClient,
+                                                     published: Path) -> None:
+    with client.get(PAGE) as plain, client.get(PAGE, headers=GZIP) as packed:
+        plain_etag, packed_etag = plain.headers["ETag"], packed.headers["ETag"]
+    with client.get(PAGE, headers={**GZIP, "If-None-Match": packed_etag}) as cached:
+        assert (cached.status_code, cached.get_data()) == (304, b"")
+        assert cached.headers["ETag"] == packed_etag
+        assert cached.headers["Vary"] == "Accept-Encoding"
+    with client.get(PAGE, headers={"If-None-Match": packed_etag}) as other:  # now identity
+        assert other.status_code == 200
+        assert "Content-Encoding" not in other.headers
+        assert other.headers["ETag"] == plain_etag
+    with client.get(PAGE, headers={**GZIP, "If-None-Match": plain_etag}) as switched:
+        assert switched.status_code == 200
+        assert switched.headers["Content-Encoding"] == "gzip"
+    with client.head(SUMMARY, headers=GZIP) as head:
+        assert (head.status_code, head.get_data()) == (200, b"")
+        assert head.headers["Content-Encoding"] == "gzip"
+        assert head.headers["Content-Length"] == str(
+            (published / f"{SUMMARY_FILE}.gz").stat().st_size)
+
+
+def test_a_gzip_copy_that_no_longer_matches_its_file_is_not_sent(
+        client: FlaskClient, published: Path) -> None:
+    fresh = b'{"page":{"id":"new"},"components":[' + b'{"status":"operational"},' * 50 + b"{}]}"
+    write_atomically(published / SUMMARY_FILE, fresh)  # the .gz beside it is the old one
+    with client.get(SUMMARY, headers=GZIP) as between:
+        assert "Content-Encoding" not in between.headers
+        assert between.get_data() == fresh
+    write_document(published / SUMMARY_FILE, fresh)  # the publisher's pair: served at once
+    with client.get(SUMMARY, headers=GZIP) as after:
+        assert after.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(after.get_data()) == fresh
+    (published / f"{SUMMARY_FILE}.gz").write_bytes(b"\x1f\x8b broken")
+    with client.get(SUMMARY, headers=GZIP) as broken:
+        assert "Content-Encoding" not in broken.headers
+        assert broken.get_data() == fresh
+
+
+def test_gzip_over_http_on_a_kept_alive_connection(listener: Listener,
+                                                    published: Path) -> None:
+    page = (published / PAGE_FILE).read_bytes()
+    connection = http.client.HTTPConnection(listener.host, listener.port, timeout=10)
+    try:
+        connection.request("GET", PAGE, headers=GZIP)
+        packed = connection.getresponse()
+        body = packed.read()
+        assert packed.status == 200
+        assert packed.getheader("Content-Encoding") == "gzip"
+        assert packed.getheader("Vary") == "Accept-Encoding"
+        assert gzip.decompress(body) == page
+        assert len(body) < len(page) // 5
+        connection.request("GET", PAGE, headers={**GZIP,
+                                                 "If-None-Match": str(packed.getheader("ETag"))})
+        cached = connection.getresponse()
+        assert (cached.status, cached.read()) == (304, b"")
+        connection.request("HEAD", PAGE, headers=GZIP)
+        head = connection.getresponse()
+        assert (head.status, head.read()) == (200, b"")
+        assert head.getheader("Content-Length") == str(len(body))
+        connection.request("GET", PAGE, headers={"Accept-Encoding": "gzip;q=0"})
+        plain = connection.getresponse()
+        assert (plain.status, plain.read()) == (200, page)
+        assert plain.getheader("Content-Encoding") is None
+        assert not plain.will_close
     finally:
         connection.close()
