@@ -79,11 +79,20 @@ def overview() -> Response:
 def region_page(region: str) -> Response:
     def render() -> str:
         page = _page(region)
-        figures = _site().figures(request_session(), page, current_runtime().clock.now())
         return render_html(_site().env, "region.html", page, region=page.region(region),
-                           all_regions=_regions(), figures_json=figures)
+                           all_regions=_regions())
 
     return _serve(f"regions/{region}/index.html", "text/html", render)
+
+
+@bp.get("/regions/<region>/latency.json")
+def region_latency(region: str) -> Response:
+    """The region page's chart data (status.charts), fetched by the page's chart script."""
+    def render() -> str:
+        page = _page(region)
+        return _site().latency(request_session(), page, current_runtime().clock.now())
+
+    return _serve(f"regions/{region}/latency.json", JSON_MIME, render)
 
 
 @bp.get("/incidents/<int:incident_id>")

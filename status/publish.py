@@ -7,7 +7,8 @@ half-written file. Publishing is debounced: nothing is rewritten while nothing c
 Every HTML page, JSON document and feed also gets `<file>.gz` beside it, when compressing
 makes it smaller: status.static_site sends those bytes to clients that take gzip (every
 browser), and a static host can do the same (nginx `gzip_static`). The region page's
-90 days of bars per component compress about thirtyfold.
+90 days of bars per component compress about thirtyfold. Its latency charts' data is a
+document of its own, `regions/<region>/latency.json` (status.charts), fetched by the page.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jinja2 import Environment
 
 from status import feeds
 from status.page import StatusPage
-from status.render import JSON_DOCUMENTS, chart_json, dumps, json_document, render_html
+from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 ASSETS = ("bellwether.css", "status.css", "status-charts.js")
@@ -115,9 +116,10 @@ def fingerprint(page: StatusPage) -> str:
 
 
 def site_files(env: Environment, page: StatusPage, region_pages: dict[str, StatusPage],
-               figures: Callable[[StatusPage], str], plotly_js: Path | None,
+               latency: Callable[[StatusPage], str], plotly_js: Path | None,
                ) -> Iterator[tuple[str, bytes]]:
-    """Every file of the site as (relative path, bytes)."""
+    """Every file of the site as (relative path, bytes); `latency` gives a regional page's
+    latency.json."""
     regions = [r.name for r in page.regions]
     yield "index.html", render_html(env, "overview.html", page, all_regions=regions).encode()
     for name in JSON_DOCUMENTS:
@@ -126,8 +128,8 @@ def site_files(env: Environment, page: StatusPage, region_pages: dict[str, Statu
     for region, regional in region_pages.items():
         view = regional.region(region)
         yield f"regions/{region}/index.html", render_html(
-            env, "region.html", regional, region=view, all_regions=regions,
-            figures_json=figures(regional)).encode()
+            env, "region.html", regional, region=view, all_regions=regions).encode()
+        yield f"regions/{region}/latency.json", latency(regional).encode()
         for name in JSON_DOCUMENTS:
             yield (f"api/v2/regions/{region}/{name}.json",
                    dumps(json_document(regional, name)).encode())
@@ -147,7 +149,7 @@ def site_files(env: Environment, page: StatusPage, region_pages: dict[str, Statu
 
 
 def publish(out_dir: Path, env: Environment, page: StatusPage,
-            region_pages: dict[str, StatusPage], figures: Callable[[StatusPage], str],
+            region_pages: dict[str, StatusPage], latency: Callable[[StatusPage], str],
             plotly_js: Path | None = None, previous: str | None = None,
             force: bool = False) -> Published:
     """Write the site into `out_dir` unless it says what it said at `previous`."""
@@ -156,10 +158,6 @@ def publish(out_dir: Path, env: Environment, page: StatusPage,
     if mark == previous and not force:
         return Published(0, mark, changed=False)
     count = 0
-    for relative, content in site_files(env, page, region_pages, figures, plotly_js):
+    for relative, content in site_files(env, page, region_pages, latency, plotly_js):
         count += write_document(out_dir / relative, content)
     return Published(count, mark, changed=True)
-
-
-def no_figures(_page: StatusPage) -> str:
-    return chart_json({})

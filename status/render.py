@@ -50,10 +50,3 @@ def json_document(page: StatusPage, name: str) -> dict[str, Any]:
 
 def dumps(document: Mapping[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=False)
-
-
-def chart_json(figures: Mapping[str, Any]) -> str:
-    """Figures for a `<script type="application/json">` block: `</` can never close it.
-    Compact separators: 24 h of points per location and component make this the bulk of a
-    region page."""
-    return json.dumps(figures, separators=(",", ":")).replace("</", "<\\/")

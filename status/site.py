@@ -1,4 +1,4 @@
-"""The public site's data edge: builds the `StatusPage` values and chart figures from the
+"""The public site's data edge: builds the `StatusPage` values and chart data from the
 database, and keeps the static copy fresh (the `status.publish` job and `bellwether publish`)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from status.charts import latency_figure
+from status.charts import latency_document
 from status.page import DayBar, StatusPage
 from status.public_store import DailyBars, latency_series, load_status_page
 from status.publish import Published, publish
-from status.render import chart_json, environment
+from status.render import dumps, environment
 
 
 def site_title(settings: Settings) -> str:
@@ -83,15 +83,16 @@ class Site:
                                 self.settings.effective_public_url, self.regions, now, region,
                                 self.daily_bars)
 
-    def figures(self, session: Session, page: StatusPage, now: datetime) -> str:
-        figures = {f"latency-{c.component}": latency_figure(
-            f"{c.component} latency, last 24 h (ms)",
-            latency_series(session, c.component, c.region, now)) for c in page.components}
-        return chart_json(figures)
+    def latency(self, session: Session, page: StatusPage, now: datetime) -> str:
+        """The page's latency.json: the last 24 h of its components (status.charts)."""
+        first = int((now - timedelta(hours=24)).timestamp()) // 60
+        series = {c.component: latency_series(session, c.component, c.region, now)
+                  for c in page.components}
+        return dumps(latency_document(series, first, int(now.timestamp()) // 60))
 
     def publish(self, session: Session, now: datetime, out_dir: Path,
                 previous: str | None = None, force: bool = False) -> Published:
         page = self.page(session, now)
         regional = {region: self.page(session, now, region) for region in self.regions}
         return publish(out_dir, self.env, page, regional,
-                       lambda p: self.figures(session, p, now), plotly_js(), previous, force)
+                       lambda p: self.latency(session, p, now), plotly_js(), previous, force)

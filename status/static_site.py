@@ -54,6 +54,8 @@ ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(rf"/regions/(?P<region>{_REGION})/"), "regions/{region}/index.html", HTML),
     (re.compile(r"/incidents/(?P<id>[1-9][0-9]{0,9})"), "incidents/{id}/index.html", HTML),
     (re.compile(r"/feed\.atom"), "feed.atom", ATOM),
+    (re.compile(rf"/regions/(?P<region>{_REGION})/latency\.json"),
+     "regions/{region}/latency.json", JSON),
     (re.compile(rf"/regions/(?P<region>{_REGION})/feed\.atom"), "regions/{region}/feed.atom",
      ATOM),
     (re.compile(rf"/api/v2/(?P<name>{_DOCUMENT})\.json"), "api/v2/{name}.json", JSON),

@@ -105,14 +105,26 @@ def test_the_region_page_shows_states_and_draws_a_chart(
             page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
             carts = page.locator("#component-carts")
             assert "Major outage" in carts.inner_text()
-            page.wait_for_selector('[data-figure="latency-orders"] .main-svg', timeout=15_000)
-            assert page.locator('[data-figure="latency-orders"] .main-svg').count() >= 1
+            assert_the_fetched_latency_is_drawn(page)
             page.screenshot(path=str(ARTIFACTS / "region.png"), full_page=True)
             assert_day_words_show_on_hover_and_focus(page)
             assert failed == []
             assert errors == []  # no Content-Security-Policy violation, no script error
         finally:
             browser.close()
+
+
+def assert_the_fetched_latency_is_drawn(page: Any) -> None:
+    """The chart is drawn from latency.json, fetched after the page: a p50 and a p95 line
+    for each of the two seeded locations, named in the legend."""
+    chart = '[data-figure="latency-orders"]'
+    page.wait_for_selector(f"{chart} .scatterlayer .trace", timeout=15_000)
+    assert page.locator(f"{chart} .scatterlayer .trace").count() == 4
+    legend = page.locator(f"{chart} .legendtext").all_text_contents()
+    assert sorted(legend) == ["loc-a p50", "loc-a p95", "loc-b p50", "loc-b p95"]
+    fetched = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(url.endswith(f"/regions/{REGION}/latency.json") for url in fetched)
+    assert page.locator('script[type="application/json"]').count() == 0  # nothing inline
 
 
 def assert_day_words_show_on_hover_and_focus(page: Any) -> None:
@@ -157,7 +169,7 @@ def test_the_published_copy_reaches_the_browser_gzipped_and_draws_the_same(
             assert headers["content-encoding"] == "gzip"
             assert "last-modified" in headers  # from the published copy, not the view
             assert "Major outage" in page.locator("#component-carts").inner_text()
-            page.wait_for_selector('[data-figure="latency-orders"] .main-svg', timeout=15_000)
+            assert_the_fetched_latency_is_drawn(page)
             assert errors == []
         finally:
             browser.close()

@@ -84,7 +84,7 @@ def test_a_region_page_groups_components_by_tier_with_words_beside_colours(
     assert "Tier 2: supporting" in html
     assert 'class="state state-major_outage"' in html
     assert "Major outage" in html
-    assert '<script type="application/json" id="figures">' in html
+    assert 'data-latency="/regions/us-central1.gcp/latency.json"' in html
     assert page_client.get("/regions/mars-1/").status_code == 404
 
 

@@ -66,6 +66,7 @@ def _rendered(app: Flask, path: str) -> dict[str, str]:
     ("/incidents/7", "incidents/7/index.html"),
     ("/feed.atom", "feed.atom"),
     (f"/regions/{REGION}/feed.atom", f"regions/{REGION}/feed.atom"),
+    (f"/regions/{REGION}/latency.json", f"regions/{REGION}/latency.json"),
     (SUMMARY, "api/v2/summary.json"),
     ("/api/v2/incidents/unresolved.json", "api/v2/incidents/unresolved.json"),
     (f"/api/v2/regions/{REGION}/status.json", f"api/v2/regions/{REGION}/status.json"),
@@ -214,6 +215,7 @@ def test_the_publisher_writes_a_gzip_copy_beside_each_document(published: Path) 
                 document.stat().st_size
     page = published / PAGE_FILE
     assert (published / f"{PAGE_FILE}.gz").stat().st_size * 5 < page.stat().st_size
+    assert (published / f"regions/{REGION}/latency.json").is_file()  # the page's chart data
     assert not list((published / "static").glob("*.gz"))  # assets are Flask's to serve
 
 
