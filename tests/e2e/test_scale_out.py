@@ -16,7 +16,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from alerts.models import OutboxRow
 from core import migrate
 from core.db import make_engine, make_session_factory, session_scope
 from probes import store as probes_store
@@ -24,6 +23,7 @@ from probes.models import CheckRow, ComponentMinute
 from probes.rollup import roll_up
 from sla.period import minute_of
 from tests.support.databases import create_database, drop_database, postgres_server_url
+from tests.support.outbox import in_flight
 from tests.support.pagerduty import EventsApiStandIn
 from tests.support.processes import BellwetherProcess
 from tests.support.tls import self_signed
@@ -158,7 +158,7 @@ def test_two_web_two_worker_three_agent_processes_do_nothing_twice(
                    timeout=60, interval=0.5, message="the page")
         # Killed between a send and its record, a dispatcher sends that row again (at least
         # once: tests/alerts counts those); here the kill must not add any.
-        wait_until(lambda: outbox_sending(postgres_url) == 0, timeout=60, interval=0.2,
+        wait_until(lambda: in_flight(postgres_url) == 0, timeout=60, interval=0.2,
                    message="no notice between its send and its record")
         layout.workers[0].stop(signal.SIGKILL)
         wait_until(lambda: "incident.opened" in hooks.events, timeout=60, interval=0.5,
@@ -183,17 +183,6 @@ def test_two_web_two_worker_three_agent_processes_do_nothing_twice(
     assert len({e["dedup_key"] for e in pagerduty.events}) == 1
     assert [d for d, n in Counter(hooks.deliveries).items() if n > 1] == []
     assert_rollups_equal_a_recount(postgres_url)
-
-
-def outbox_sending(url: str) -> int:
-    """Outbox rows claimed for sending whose outcome is not recorded yet."""
-    engine = make_engine(url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            return int(session.scalar(select(func.count()).select_from(OutboxRow)
-                                      .where(OutboxRow.status == "sending")) or 0)
-    finally:
-        engine.dispose()
 
 
 def assert_rollups_equal_a_recount(url: str) -> None:

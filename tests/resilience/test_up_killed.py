@@ -9,12 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from core import migrate
 from core.db import make_engine, make_session_factory, session_scope
 from status.models import Subscriber, SubscriberScope
 from tests.support.databases import create_database, drop_database
+from tests.support.outbox import in_flight
 from tests.support.processes import BellwetherProcess
 from tests.support.smtp import running_smtp
 from tests.support.waiting import wait_until
@@ -38,18 +39,6 @@ def seed_subscribers(url: str) -> None:
             ids = list(session.scalars(select(Subscriber.id)))
             session.execute(insert(SubscriberScope), [
                 {"subscriber_id": i, "region": REGION, "component": ""} for i in ids])
-    finally:
-        engine.dispose()
-
-
-def in_flight(url: str) -> int:
-    from alerts.models import OutboxRow
-
-    engine = make_engine(url)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            return int(session.scalar(select(func.count()).select_from(OutboxRow)
-                                      .where(OutboxRow.status == "sending")) or 0)
     finally:
         engine.dispose()
 
