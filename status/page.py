@@ -47,8 +47,10 @@ class DayBar:
 
     @property
     def label(self) -> str:
+        """The day's words, as short as they can say it: 720 of them make a region page."""
         uptime = "no data" if self.uptime_pct is None else f"{self.uptime_pct:.2f} % uptime"
-        text = f"{self.day.isoformat()}: {uptime}, {self.down_minutes} min down"
+        down = f", {self.down_minutes} min down" if self.down_minutes else ""
+        text = f"{self.day.isoformat()}: {uptime}{down}"
         return text + "".join(f"; incident: {title}" for title in self.incidents)
 
 

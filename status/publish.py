@@ -29,7 +29,7 @@ from status.page import StatusPage
 from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
-ASSETS = ("bellwether.css", "status.css", "status-charts.js")
+ASSETS = ("bellwether.css", "status.css", "status-charts.js", "status-days.js")
 HISTORY_PAGE_SIZE = 20
 #: The documents published with a gzip copy beside them (not the assets: Flask serves those).
 COMPRESSED = (".html", ".json", ".atom")

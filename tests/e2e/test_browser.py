@@ -133,7 +133,7 @@ def assert_day_words_show_on_hover_and_focus(page: Any) -> None:
     assert bars.count() == 90
     first, last = bars.nth(0), bars.nth(89)
     words = first.locator("span")
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}: .+ min down.*", words.inner_text())
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}: (no data|[0-9.]+ % uptime).*", words.inner_text())
     assert words.bounding_box()["width"] <= 1  # hidden, but in the accessibility tree
     first.hover()
     shown = words.bounding_box()
@@ -144,6 +144,15 @@ def assert_day_words_show_on_hover_and_focus(page: Any) -> None:
     assert tip["width"] > 100
     assert tip["x"] + tip["width"] <= bar["x"] + bar["width"] + 1  # anchored inward
     page.screenshot(path=str(ARTIFACTS / "region-day-focused.png"))
+    # The keyboard walks the days from today's bar, the one tab stop of the list.
+    assert bars.evaluate_all("days => days.map(d => d.tabIndex).filter(t => t === 0).length") == 1
+    page.mouse.move(0, 0)  # the first bar's words must show for focus, not for the hover
+    page.keyboard.press("Home")
+    assert first.evaluate("day => day === document.activeElement")
+    assert words.bounding_box()["width"] > 100
+    page.keyboard.press("ArrowRight")
+    assert bars.nth(1).evaluate("day => day === document.activeElement")
+    assert bars.evaluate_all("days => days.map(d => d.tabIndex)")[:3] == [-1, 0, -1]
 
 
 def test_the_published_copy_reaches_the_browser_gzipped_and_draws_the_same(
