@@ -66,7 +66,7 @@ class Fleet:
         return base + index if base else 0
 
     def _build_listeners(self) -> None:
-        threads = max(4, self.settings.server_threads // 2)
+        threads = max(8, self.settings.server_threads // 2)
         index = 0
         for region in self.regions:
             for zone in ZONES:

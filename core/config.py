@@ -40,7 +40,12 @@ class Settings:
     regions: tuple[str, ...] = DEFAULT_REGIONS
     commerce_port_base: int = 0
     max_body_bytes: int = 1_048_576
-    server_threads: int = 16
+    #: Threads of the web listener. Few on purpose: the public pages are answered from memory
+    #: by the static copy, and on one core more threads only share the GIL more unfairly; with
+    #: 64 clients the hello-world's p99 was 31.6 ms on 4 threads, 42.2 on 6 and 61.6 on 16,
+    #: at the same rate (docs/benchmarks.md, "Status page under load"). Raise it when slow
+    #: views (SLA exports, admin pages on a distant database) have to run side by side.
+    server_threads: int = 4
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
