@@ -31,8 +31,8 @@ from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 STATIC = Path(__file__).resolve().parents[1] / "static"
 ASSETS = ("bellwether.css", "status.css", "status-charts.js", "status-days.js")
 HISTORY_PAGE_SIZE = 20
-#: The documents published with a gzip copy beside them (not the assets: Flask serves those).
-COMPRESSED = (".html", ".json", ".atom")
+#: The files published with a gzip copy beside them: documents, stylesheets and scripts.
+COMPRESSED = (".html", ".json", ".atom", ".css", ".js")
 GZIP_SUFFIX = ".gz"  # what status.static_site looks for
 
 

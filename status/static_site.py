@@ -1,6 +1,8 @@
 """The static copy of the public site, answered before Flask.
 
-The publish job keeps every public page, JSON document and feed as files (status.publish).
+The publish job keeps every public page, JSON document and feed as files (status.publish),
+and the stylesheets and scripts those pages load (plotly.js among them: 4.8 MB, 1.5 MB
+gzipped, the largest thing a visitor fetches).
 Answering those from memory, without Flask's request machinery, keeps the status page cheap
 during a rush (docs/benchmarks.md, "Status page under load"). Everything else goes on to
 Flask: a file the copy does not have (yet), a query string (`?region=`, `?page=`), a Range
@@ -43,11 +45,18 @@ CACHE_CONTROL = "public, max-age=5"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 ATOM = "application/atom+xml; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+SCRIPT = "text/javascript; charset=utf-8"
+#: What Flask says of the same asset: plotly.js (status.public) is kept a day, our own
+#: stylesheets and scripts are revalidated (their names do not change between releases).
+ASSET_CACHE_CONTROL = {"plotly.min.js": "public, max-age=86400"}
+ASSET_REVALIDATE = "no-cache"
 GZIP_SUFFIX = ".gz"
 VARY = ("Vary", "Accept-Encoding")
 
 _REGION = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # never "." or "..": no way out of the directory
 _DOCUMENT = "|".join(re.escape(name) for name in JSON_DOCUMENTS)
+_ASSET = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # one name in static/, no way out of it
 #: Public URL path → file of the static copy (as status.publish.site_files names it).
 ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"/"), "index.html", HTML),
@@ -61,6 +70,8 @@ ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(rf"/api/v2/(?P<name>{_DOCUMENT})\.json"), "api/v2/{name}.json", JSON),
     (re.compile(rf"/api/v2/regions/(?P<region>{_REGION})/(?P<name>{_DOCUMENT})\.json"),
      "api/v2/regions/{region}/{name}.json", JSON),
+    (re.compile(rf"/static/(?P<name>{_ASSET}\.css)"), "static/{name}", CSS),
+    (re.compile(rf"/static/(?P<name>{_ASSET}\.js)"), "static/{name}", SCRIPT),
 )
 
 
@@ -229,17 +240,18 @@ class StaticSite:
         if read is None:
             self._files.pop(path, None)
             return None
-        published = self._describe(*read, _read(path + GZIP_SUFFIX), content_type)
+        published = self._describe(path, *read, _read(path + GZIP_SUFFIX), content_type)
         self._files[path] = published
         return published
 
-    def _describe(self, body: bytes, info: os.stat_result,
+    def _describe(self, path: str, body: bytes, info: os.stat_result,
                   packed: tuple[bytes, os.stat_result] | None,
                   content_type: str) -> PublishedFile:
         etag = generate_etag(body)  # what Flask's add_etag() gives the same bytes
         modified = datetime.fromtimestamp(int(info.st_mtime), UTC)
         common = [("Last-Modified", http_date(modified)), VARY,
-                  *document_headers(content_type).items(), *self.security]
+                  *_headers_of(os.path.basename(path), content_type).items(),
+                  *self.security]
         identity = _variant(body, etag, content_type, common)
         gzipped = None
         if packed is not None and _packed_copy_of(body, packed[0]):
@@ -247,6 +259,13 @@ class StaticSite:
                                [("Content-Encoding", "gzip")])
         return PublishedFile((_stamp(info), packed and _stamp(packed[1])), modified,
                              identity, gzipped)
+
+
+def _headers_of(name: str, content_type: str) -> dict[str, str]:
+    """A document's headers, or an asset's cache life as Flask gives it."""
+    if content_type in (CSS, SCRIPT):
+        return {"Cache-Control": ASSET_CACHE_CONTROL.get(name, ASSET_REVALIDATE)}
+    return document_headers(content_type)
 
 
 def _variant(body: bytes, etag: str, content_type: str, common: list[tuple[str, str]],
