@@ -23,7 +23,7 @@ from status.public_store import incident_rows, incident_view
 from status.publish import HISTORY_PAGE_SIZE
 from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 from status.site import Site, plotly_js
-from status.static_site import document_headers
+from status.static_site import PLOTLY_MAX_AGE_S, document_headers
 
 bp = Blueprint("public", __name__)
 JSON_MIME = "application/json"
@@ -164,4 +164,5 @@ def plotly() -> Any:
     path = plotly_js()
     if path is None or not path.exists():
         abort(404)
-    return send_file(path, mimetype="text/javascript", conditional=True, max_age=86400)
+    return send_file(path, mimetype="text/javascript", conditional=True,
+                     max_age=PLOTLY_MAX_AGE_S)

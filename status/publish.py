@@ -100,7 +100,17 @@ def _write_gzip_copy(packed_path: Path, content: bytes) -> bool:
 
 def _decompresses_to(packed_path: Path, content: bytes) -> bool:
     try:
-        return gzip.decompress(packed_path.read_bytes()) == content
+        packed = packed_path.read_bytes()
+    except OSError:
+        return False
+    return is_gzip_of(packed, content)
+
+
+def is_gzip_of(packed: bytes, content: bytes) -> bool:
+    """Whether `packed` decompresses to `content` (the publisher and the static layer both
+    check a .gz this way before trusting it)."""
+    try:
+        return gzip.decompress(packed) == content
     except (OSError, EOFError, zlib.error):  # truncated, or not gzip at all
         return False
 

@@ -22,11 +22,9 @@ other, and a reader between the renames keeps answering the identity bytes.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import stat
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING
 from werkzeug.http import generate_etag, http_date, is_resource_modified, quote_etag
 
 from core.headers import security_headers
+from status.publish import GZIP_SUFFIX, is_gzip_of
 from status.render import JSON_DOCUMENTS
 
 if TYPE_CHECKING:
@@ -49,14 +48,14 @@ CSS = "text/css; charset=utf-8"
 SCRIPT = "text/javascript; charset=utf-8"
 #: What Flask says of the same asset: plotly.js (status.public) is kept a day, our own
 #: stylesheets and scripts are revalidated (their names do not change between releases).
-ASSET_CACHE_CONTROL = {"plotly.min.js": "public, max-age=86400"}
+PLOTLY_MAX_AGE_S = 86400
+ASSET_CACHE_CONTROL = {"plotly.min.js": f"public, max-age={PLOTLY_MAX_AGE_S}"}
 ASSET_REVALIDATE = "no-cache"
-GZIP_SUFFIX = ".gz"
 VARY = ("Vary", "Accept-Encoding")
 
-_REGION = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # never "." or "..": no way out of the directory
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # never "." or "..": no way out of the directory
+_REGION = _NAME
 _DOCUMENT = "|".join(re.escape(name) for name in JSON_DOCUMENTS)
-_ASSET = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # one name in static/, no way out of it
 #: Public URL path → file of the static copy (as status.publish.site_files names it).
 ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"/"), "index.html", HTML),
@@ -70,8 +69,8 @@ ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(rf"/api/v2/(?P<name>{_DOCUMENT})\.json"), "api/v2/{name}.json", JSON),
     (re.compile(rf"/api/v2/regions/(?P<region>{_REGION})/(?P<name>{_DOCUMENT})\.json"),
      "api/v2/regions/{region}/{name}.json", JSON),
-    (re.compile(rf"/static/(?P<name>{_ASSET}\.css)"), "static/{name}", CSS),
-    (re.compile(rf"/static/(?P<name>{_ASSET}\.js)"), "static/{name}", SCRIPT),
+    (re.compile(rf"/static/(?P<name>{_NAME}\.css)"), "static/{name}", CSS),
+    (re.compile(rf"/static/(?P<name>{_NAME}\.js)"), "static/{name}", SCRIPT),
 )
 
 
@@ -180,12 +179,7 @@ def _read(path: str) -> tuple[bytes, os.stat_result] | None:
 
 def _packed_copy_of(body: bytes, packed: bytes) -> bool:
     """Whether `packed` is `body` compressed (and worth sending: smaller)."""
-    if len(packed) >= len(body):
-        return False
-    try:
-        return gzip.decompress(packed) == body
-    except (OSError, EOFError, zlib.error):  # truncated or not gzip at all
-        return False
+    return len(packed) < len(body) and is_gzip_of(packed, body)
 
 
 class StaticSite:
