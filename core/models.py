@@ -45,5 +45,19 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The probe locations an agent token may submit checks for (comma-separated); None
+    #: for tokens of other roles.
+    locations: Mapped[str | None] = mapped_column(String(500), default=None)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class JobRun(Base):
+    """When a background job last ran and last succeeded: `/healthz` and `/metrics` tell
+    from it whether evaluation (or any job) has stopped."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    last_run_at: Mapped[datetime]
+    last_ok_at: Mapped[datetime | None] = mapped_column(default=None)

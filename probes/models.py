@@ -155,3 +155,21 @@ class StateChange(Base):
     at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(String(500), default="")
     handled: Mapped[bool] = mapped_column(default=False, index=True)
+
+
+class Agent(Base):
+    """A remote probe location process (`bellwether agent`), as its heartbeats tell it.
+
+    `silent_since` is set when it has been silent for 3 probe intervals (and paged once),
+    and cleared when it reports again.
+    """
+
+    __tablename__ = "probe_agents"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(100), default="")
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    silent_since: Mapped[datetime | None] = mapped_column(default=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base
@@ -39,9 +39,16 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     last_bad_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime]
+    #: When an automatic incident last came back from resolved (same episode, same pages).
+    reopened_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The newest update subscribers have been told of, and when (notices are batched).
+    notified_update_id: Mapped[int | None] = mapped_column(default=None)
+    notified_at: Mapped[datetime | None] = mapped_column(default=None)
 
     components: Mapped[list[IncidentComponent]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", order_by="IncidentComponent.id")
+    pages: Mapped[list[IncidentPageRow]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan", order_by="IncidentPageRow.id")
     updates: Mapped[list[IncidentUpdate]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", order_by="IncidentUpdate.id")
 
@@ -77,8 +84,31 @@ class IncidentUpdate(Base):
     automatic: Mapped[bool] = mapped_column(default=False)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime]
+    #: Shown to on-call only (e.g. a burn-rate alert attached to the outage): never public,
+    #: never sent to subscribers.
+    internal: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     incident: Mapped[Incident] = relationship(back_populates="updates")
+
+
+class IncidentPageRow(Base):
+    """One PagerDuty alert of an incident: the dedup_key and the routing key its first
+    trigger went to. Every later event of that dedup_key goes to the same routing key, and
+    each one is resolved on its own when the incident resolves."""
+
+    __tablename__ = "incident_pages"
+    __table_args__ = (UniqueConstraint("incident_id", "dedup_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
+                                             index=True)
+    dedup_key: Mapped[str] = mapped_column(String(120))
+    routing_key: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[int] = mapped_column(Integer)
+    triggered_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    incident: Mapped[Incident] = relationship(back_populates="pages")
 
 
 class Maintenance(Base):
