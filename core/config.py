@@ -46,6 +46,9 @@ class Settings:
     #: at the same rate (docs/benchmarks.md, "Status page under load"). Raise it when slow
     #: views (SLA exports, admin pages on a distant database) have to run side by side.
     server_threads: int = 4
+    #: Certificates with fewer days left are listed (`/api/v1/tls`) and paged to the Tier 2
+    #: key once per threshold (this, 7 and 1 days).
+    tls_warn_days: int = 14
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,6 +149,7 @@ TABLE: tuple[tuple[str, str, Parser], ...] = (
     ("commerce_port_base", "BELLWETHER_COMMERCE_PORT_BASE", parse_int(0, 65000)),
     ("max_body_bytes", "BELLWETHER_MAX_BODY_BYTES", parse_int(1024)),
     ("server_threads", "BELLWETHER_SERVER_THREADS", parse_int(1, 512)),
+    ("tls_warn_days", "BELLWETHER_TLS_WARN_DAYS", parse_int(1, 365)),
 )
 
 SECRET_FIELDS = ("admin_token", "pagerduty_routing_key_tier1", "pagerduty_routing_key_tier2",
