@@ -3,12 +3,16 @@
 Same rules as the SLA: a location is down when its current failure run is confirmed
 (`sla.verdicts`), and a state needs a strict majority of the locations with fresh data
 (`sla.quorum`), so one partitioned location never makes a component fail.
+
+Silence is a state too: when fewer than a strict majority of the locations expected to
+check a pair have fresh checks, the pair is `no_data` ("Data delayed"), never the last
+state it happened to have (`evaluate_pair`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sla.model import MinuteVerdict
@@ -30,10 +34,14 @@ class State(enum.StrEnum):
     PARTIAL_OUTAGE = "partial_outage"
     MAJOR_OUTAGE = "major_outage"
     UNDER_MAINTENANCE = "under_maintenance"
+    #: Too few locations sent fresh checks to say anything: not a failure, not operational.
+    NO_DATA = "no_data"
 
 
-SEVERITY = {State.OPERATIONAL: 0, State.UNDER_MAINTENANCE: 0, State.DEGRADED_PERFORMANCE: 1,
-            State.PARTIAL_OUTAGE: 2, State.MAJOR_OUTAGE: 3}
+SEVERITY = {State.OPERATIONAL: 0, State.UNDER_MAINTENANCE: 0, State.NO_DATA: 0,
+            State.DEGRADED_PERFORMANCE: 1, State.PARTIAL_OUTAGE: 2, State.MAJOR_OUTAGE: 3}
+#: How many intervals a location may stay silent before its checks are no longer fresh.
+FRESH_INTERVALS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +106,29 @@ def evaluate(recent: Mapping[str, Sequence[Observed]], confirmations: int) -> Ev
         return Evaluation(State.DEGRADED_PERFORMANCE,
                           f"{count} of {n} locations see slow answers")
     return Evaluation(State.OPERATIONAL, f"{n} locations see the service working")
+
+
+def has_data(fresh: int, expected: int) -> bool:
+    """Whether `fresh` locations are a strict majority of the `expected` ones (at least one).
+
+    >>> has_data(2, 3), has_data(1, 3), has_data(1, 1), has_data(0, 0)
+    (True, False, True, False)
+    """
+    return fresh > 0 and 2 * fresh > expected
+
+
+def evaluate_pair(recent: Mapping[str, Sequence[Observed]], expected: Collection[str],
+                  confirmations: int) -> Evaluation:
+    """The state of a pair from its fresh checks per location, or `no_data` without a quorum.
+
+    `recent` holds only locations with fresh checks; `expected` the locations that should
+    have them (a fresh location that was not expected counts as expected too).
+    """
+    fresh = {location for location, checks in recent.items() if checks}
+    wanted = len(fresh | set(expected))
+    if not has_data(len(fresh), wanted):
+        return Evaluation(State.NO_DATA, f"{len(fresh)} of {wanted} locations sent fresh "
+                                         f"checks in the last {FRESH_INTERVALS} intervals")
+    evaluation = evaluate(recent, confirmations)
+    assert evaluation is not None  # at least one location has checks
+    return evaluation

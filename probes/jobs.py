@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from alerts.outbox import enqueue
+from commerce.catalog import SERVICES
+from core.config import Settings
 from core.db import session_scope, try_singleton
+from core.job_runs import EVALUATOR, record_job_run
 from core.scheduler import Job, JobContext
 from probes import store
-from probes.evaluate import WINDOW, Observed, evaluate
+from probes.evaluate import FRESH_INTERVALS, WINDOW, State, evaluate_pair
+from probes.recent import RecentChecks
 from probes.rollup import roll_up
+from probes.silence import AgentSeen, Change, agent_changes, gap_notices
 from sla.period import minute_of, minute_start
 
 ROLLUP_BATCH = 20_000
 #: How far behind now the rollup stays, so that checks still in flight land first.
 ROLLUP_SETTLE = timedelta(seconds=2)
 RETENTION = timedelta(days=30)
+MEMORY_PART = "probes.evaluate.memory"
+#: The memory keeps what the rules read: the intermittent window and a confirmed run.
+KEEP = WINDOW + 2
+DEFAULT_TIMEOUT = 10.0
+Pair = tuple[str, str]
 
 
 def roll_up_minutes(ctx: JobContext) -> int:
@@ -45,36 +58,97 @@ def roll_up_minutes(ctx: JobContext) -> int:
 
 
 def evaluate_states(ctx: JobContext) -> int:
-    """Evaluate the live state of every probed (component, region); how many changed."""
+    """Evaluate the live state of every listed (component, region); how many changed.
+
+    Reads only the checks that arrived since the last pass (`probes.recent`), the stored
+    states and the probe list. A pair without fresh checks from a strict majority of the
+    locations expected to check it goes `no_data`, paged once per gap (`probes.silence`),
+    as is an agent that stopped reporting. The pass's time goes to `job_runs` in a
+    transaction of its own, so `/healthz` and `/metrics` see when evaluation stops.
+    """
     now = ctx.clock.now()
-    confirmations = ctx.settings.confirmations
-    changed = 0
-    with session_scope(ctx.session_factory) as session:
-        if not try_singleton(session, "probes.evaluate"):
-            return 0  # another worker is evaluating right now
-        probes = store.list_probes(session, ctx.settings.regions)
-        intervals: dict[tuple[str, str], tuple[int, float]] = {}
-        for probe in probes:
-            known = intervals.get((probe.component, probe.region), (0, 0.0))
-            intervals[(probe.component, probe.region)] = (
-                max(known[0], probe.interval_s), max(known[1], probe.timeout_s))
-        if not intervals:
-            return 0
-        longest = max(i for i, _ in intervals.values())
-        horizon = now - timedelta(seconds=longest * (WINDOW + confirmations + 1))
-        recent = store.recent_observations(session, horizon)
-        known_states = store.states(session)
-        for key, (interval, timeout) in sorted(intervals.items()):
-            fresh_after = now - timedelta(seconds=3 * interval + timeout)
-            per_location: dict[str, list[Observed]] = {}
-            for location, checks in recent.get(key, {}).items():
-                if checks and checks[-1][0] >= fresh_after:
-                    per_location[location] = [observed for _, observed in checks]
-            evaluation = evaluate(per_location, confirmations)
-            if evaluation is not None:
-                changed += store.record_state(session, *key, evaluation, now,
-                                              known_states.get(key))
-    return changed
+    ran = ok = False
+    try:
+        with session_scope(ctx.session_factory) as session:
+            if not try_singleton(session, EVALUATOR):
+                return 0  # another worker is evaluating right now (and records its run)
+            ran = True
+            changed = _evaluate(ctx, session, now)
+        ok = True
+        return changed
+    finally:
+        if ran:
+            with session_scope(ctx.session_factory) as session:
+                record_job_run(session, EVALUATOR, now, ok)
+
+
+def _evaluate(ctx: JobContext, session: Session, now: datetime) -> int:
+    settings = ctx.settings
+    timing: dict[Pair, tuple[int, float]] = {}
+    for probe in store.list_probes(session, settings.regions):
+        known = timing.get((probe.component, probe.region), (0, 0.0))
+        timing[(probe.component, probe.region)] = (
+            max(known[0], probe.interval_s), max(known[1], probe.timeout_s))
+    probed = set(timing)
+    known_states = store.states(session)
+    # Listed pairs whose probes were disabled or removed must not keep their last state.
+    listed = probed | store.probe_pairs(session, settings.regions) | {
+        pair for pair in known_states
+        if pair[1] in settings.regions and pair[0] in SERVICES}
+    memory = _caught_up(ctx, session, now, listed, timing)
+    in_process = tuple(getattr(ctx.parts.get("probes"), "locations", ()))
+    changes: list[Change] = []
+    for pair in sorted(listed):
+        interval, timeout = timing.get(
+            pair, (memory.intervals.get(pair, settings.probe_interval_s), DEFAULT_TIMEOUT))
+        fresh_after = now - timedelta(seconds=FRESH_INTERVALS * interval + timeout)
+        memory.forget(pair, now - timedelta(seconds=interval * (KEEP + 1) + timeout))
+        heard = set(memory.last_seen(pair))
+        expected = heard | (set(in_process) if pair in probed else set())
+        evaluation = evaluate_pair(memory.fresh(pair, fresh_after), expected,
+                                   settings.confirmations)
+        listed_at = memory.listed(pair, now)
+        if evaluation.state is State.NO_DATA and not heard and listed_at > fresh_after:
+            continue  # just listed, no check yet: give its first checks time to arrive
+        old = known_states.get(pair)
+        old_state = old.state if old is not None else State.OPERATIONAL.value
+        old_since = old.since if old is not None else now
+        if store.record_state(session, *pair, evaluation, now, old):
+            changes.append(Change(*pair, old_state, evaluation.state.value, old_since,
+                                  now, evaluation.reason))
+    memory.last_pass = now
+    enqueue(session, gap_notices(changes, settings), now)
+    _watch_agents(session, now, settings)
+    return len(changes)
+
+
+def _caught_up(ctx: JobContext, session: Session, now: datetime, listed: set[Pair],
+               timing: dict[Pair, tuple[int, float]]) -> RecentChecks:
+    """This worker's memory of recent checks, with what arrived since its last pass."""
+    memory = ctx.parts.get(MEMORY_PART)
+    if not isinstance(memory, RecentChecks) or memory.is_stale(now):
+        memory = RecentChecks(keep=KEEP, loaded_at=now)
+        ctx.parts[MEMORY_PART] = memory
+        default = ctx.settings.probe_interval_s
+        memory.take(store.checks_of_pairs(session, {
+            pair: now - timedelta(seconds=timing.get(pair, (default, 0.0))[0] * (KEEP + 1)
+                                  + timing.get(pair, (0, DEFAULT_TIMEOUT))[1])
+            for pair in listed}))
+        memory.take(store.checks_received_since(session, None, now - RecentChecks.LOOKBACK))
+        return memory
+    memory.take(store.checks_received_since(session, memory.read_from(),
+                                            now - RecentChecks.LOOKBACK))
+    return memory
+
+
+def _watch_agents(session: Session, now: datetime, settings: Settings) -> None:
+    """Mark agents silent for 3 intervals (and page once), or back (and resolve)."""
+    seen = [AgentSeen(a.name, a.location, a.last_seen_at, a.silent_since)
+            for a in store.agents(session)]
+    changes, notices = agent_changes(seen, now, settings)
+    for name, since in changes.items():
+        store.mark_agent_silent(session, name, since)
+    enqueue(session, notices, now)
 
 
 def prune_checks(ctx: JobContext) -> int:

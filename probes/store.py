@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from probes.checks import CheckResult
 from probes.evaluate import Evaluation, Observed, State
+from probes.heartbeats import Heartbeat
 from probes.models import (
     NOTABLE_ROLLUPS,
+    Agent,
     CheckRow,
     ComponentDay,
     ComponentMinute,
@@ -26,8 +28,10 @@ from probes.models import (
     Probe,
     StateChange,
 )
+from probes.recent import SeenCheck
 from probes.rollup import ComponentMinuteRollup, LocationMinuteRollup, RawCheck
 from probes.specs import ProbeSpec, parse_probe, probe_to_json
+from probes.tls import Reading, TlsProbe, reading_from_check
 
 DAY_MINUTES = 1440
 
@@ -68,6 +72,12 @@ def delete_probe(session: Session, name: str) -> None:
     if row is None:
         raise NotFound(f"no probe named {name!r}")
     session.delete(row)
+
+
+def probe_pairs(session: Session, regions: Sequence[str]) -> set[tuple[str, str]]:
+    """Every (component, region) with a probe, enabled or not, in the configured regions."""
+    return {(component, region) for component, region in session.execute(
+        select(Probe.component, Probe.region).distinct()) if region in regions}
 
 
 def list_probes(session: Session, regions: Sequence[str], enabled_only: bool = True,
@@ -137,6 +147,46 @@ def recent_observations(session: Session, since: datetime,
     for component, region, location, at, ok, degraded in rows:
         series[(component, region)][location].append((at, Observed(ok, degraded)))
     return series
+
+
+def _seen(rows: Iterable[Any]) -> list[SeenCheck]:
+    return [SeenCheck(*row) for row in rows]
+
+
+_SEEN_COLUMNS = (CheckRow.id, CheckRow.component, CheckRow.region, CheckRow.location,
+                 CheckRow.started_at, CheckRow.received_at, CheckRow.ok, CheckRow.degraded,
+                 CheckRow.interval_s)
+
+
+def checks_received_since(session: Session, received_from: datetime | None,
+                          started_from: datetime) -> list[SeenCheck]:
+    """Checks started at or after `started_from` (and received at or after `received_from`).
+
+    `rolled_up IN (false, true)` lets both databases read the (rolled_up, started_at) index
+    as two short ranges instead of every stored check: there is no index on `started_at` or
+    `received_at` alone.
+    """
+    query = (select(*_SEEN_COLUMNS)
+             .where(CheckRow.rolled_up.in_([False, True]), CheckRow.started_at >= started_from))
+    if received_from is not None:
+        query = query.where(CheckRow.received_at >= received_from)
+    return _seen(session.execute(query))
+
+
+def checks_of_pairs(session: Session, horizons: Mapping[tuple[str, str], datetime],
+                    chunk: int = 200) -> list[SeenCheck]:
+    """Each pair's checks started at or after its horizon (the evaluator's first read)."""
+    by_horizon: dict[datetime, list[tuple[str, str]]] = defaultdict(list)
+    for pair, horizon in horizons.items():
+        by_horizon[horizon].append(pair)
+    found: list[SeenCheck] = []
+    for horizon, pairs in by_horizon.items():
+        for start in range(0, len(pairs), chunk):
+            found += _seen(session.execute(
+                select(*_SEEN_COLUMNS).where(
+                    tuple_(CheckRow.component, CheckRow.region).in_(pairs[start:start + chunk]),
+                    CheckRow.started_at >= horizon)))
+    return found
 
 
 def recent_checks(session: Session, component: str, region: str, limit: int = 20,
@@ -312,6 +362,16 @@ def record_state(session: Session, component: str, region: str, evaluation: Eval
     return changed
 
 
+def agents(session: Session) -> list[Agent]:
+    """Every remote agent that ever sent a heartbeat (the ingest views record them)."""
+    return list(session.scalars(select(Agent).order_by(Agent.name)))
+
+
+def mark_agent_silent(session: Session, name: str, since: datetime | None) -> None:
+    """Set (or clear, with None) when an agent went silent: its page's identity."""
+    session.execute(update(Agent).where(Agent.name == name).values(silent_since=since))
+
+
 def state_history(session: Session, component: str | None = None, region: str | None = None,
                   since: datetime | None = None, limit: int = 500) -> list[StateChange]:
     query = select(StateChange).order_by(StateChange.at.desc(), StateChange.id.desc())
@@ -375,3 +435,42 @@ def verdict_counts(session: Session, component: str, region: str, first_minute: 
 def last_rolled_minute(session: Session, component: str, region: str) -> int | None:
     return session.scalar(select(func.max(ComponentMinute.minute)).where(
         ComponentMinute.component == component, ComponentMinute.region == region))
+
+
+# --- agents' heartbeats and TLS certificates ----------------------------------------------
+
+def record_heartbeat(session: Session, heartbeat: Heartbeat, address: str,
+                     now: datetime) -> None:
+    """The agent was heard from now: one upsert of its row, whatever it sent.
+
+    `silent_since` is left to the silence job, which sets it and tells a return by
+    `last_seen_at` passing it.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    seen = {"location": heartbeat.location, "version": heartbeat.version,
+            "address": address[:100], "last_seen_at": now}
+    statement = dialect.insert(Agent).values(name=heartbeat.name, first_seen_at=now, **seen)
+    session.execute(statement.on_conflict_do_update(index_elements=[Agent.name], set_=seen))
+
+
+def tls_probes(session: Session) -> list[TlsProbe]:
+    """Every enabled probe of kind `tls`, by name (read from the stored definitions)."""
+    rows = session.execute(select(Probe.name, Probe.component, Probe.region, Probe.spec)
+                           .where(Probe.enabled.is_(True)).order_by(Probe.name))
+    return [TlsProbe(name, component, region, str(spec.get("target") or ""),
+                     int(spec.get("interval_s") or 30))
+            for name, component, region, spec in rows if spec.get("kind") == "tls"]
+
+
+def tls_readings(session: Session, probe: TlsProbe, since: datetime, limit: int = 20,
+                 ) -> list[Reading]:
+    """The certificates a TLS probe's newest checks since `since` saw, newest first
+    (checks that saw none, failed ones, are left out)."""
+    rows = session.execute(
+        select(CheckRow.started_at, CheckRow.location, CheckRow.figures)
+        .where(CheckRow.component == probe.component, CheckRow.region == probe.region,
+               CheckRow.probe == probe.name, CheckRow.started_at > since)
+        .order_by(CheckRow.started_at.desc()).limit(limit))
+    readings = (reading_from_check(probe.name, at, location, figures or {})
+                for at, location, figures in rows)
+    return [reading for reading in readings if reading is not None]

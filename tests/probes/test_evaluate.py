@@ -63,3 +63,15 @@ def test_a_recovered_outage_is_operational_at_once() -> None:
     evaluation = evaluate({loc: recovered for loc in ("loc-a", "loc-b", "loc-c")}, 2)
     assert evaluation is not None
     assert evaluation.state is State.OPERATIONAL
+
+
+def test_without_fresh_checks_from_a_majority_of_the_expected_locations_it_is_no_data() -> None:
+    from probes.evaluate import evaluate_pair
+
+    expected = ("loc-a", "loc-b", "loc-c")
+    alone = evaluate_pair({"loc-a": [OK] * 10}, expected, confirmations=2)
+    assert alone.state is State.NO_DATA
+    assert "1 of 3" in alone.reason
+    assert evaluate_pair({}, (), confirmations=2).state is State.NO_DATA
+    two = evaluate_pair({"loc-a": [OK] * 3, "loc-b": [FAIL] * 3}, expected, confirmations=2)
+    assert two.state is State.OPERATIONAL
