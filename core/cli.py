@@ -10,7 +10,7 @@ from core.auth import create_token, create_user, parse_role
 from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.db import database_kind, make_engine, make_session_factory, session_scope
-from core.models import User
+from core.models import Role, User
 
 
 def settings_from(ctx: click.Context) -> Settings:
@@ -74,7 +74,7 @@ def user_group() -> None:
 
 @user_group.command("create")
 @click.option("--email", required=True)
-@click.option("--role", required=True, help="admin, support or account_manager")
+@click.option("--role", required=True, help="admin, support, account_manager or agent")
 @click.option("--name", default="")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               default="", show_default=False, help="Empty for an API-only user.")
@@ -97,8 +97,12 @@ def token_group() -> None:
 @token_group.command("create")
 @click.option("--email", required=True, help="The user the token acts as.")
 @click.option("--name", default="cli")
+@click.option("--location", "locations", multiple=True, metavar="LOCATION",
+              help="For an agent user: a probe location the token may submit checks for "
+                   "(repeatable; at least one).")
 @click.pass_context
-def token_create(ctx: click.Context, email: str, name: str) -> None:
+def token_create(ctx: click.Context, email: str, name: str,
+                 locations: tuple[str, ...]) -> None:
     """Create an API token and print its secret (it cannot be shown again)."""
     from sqlalchemy import select
 
@@ -108,7 +112,11 @@ def token_create(ctx: click.Context, email: str, name: str) -> None:
         user = session.scalar(select(User).where(User.email == email.strip().lower()))
         if user is None:
             raise click.ClickException(f"no user with e-mail {email}")
-        click.echo(create_token(session, user, name=name, now=SystemClock().now()))
+        if user.role == Role.AGENT.value and not locations:
+            raise click.UsageError("an agent token is bound to the probe locations it runs "
+                                   "from: give --location LOCATION (repeatable)")
+        click.echo(create_token(session, user, name=name, now=SystemClock().now(),
+                                locations=locations))
 
 
 @click.command("backup")

@@ -15,9 +15,10 @@ from core.auth import (
     hash_token,
     parse_role,
     principal_for_token,
+    require_locations,
     verify_password,
 )
-from core.errors import BellwetherError, Conflict
+from core.errors import BellwetherError, Conflict, Forbidden
 from core.models import ApiToken, Role, User
 
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
@@ -73,3 +74,40 @@ def test_the_bootstrap_admin_token_is_created_once(db_session: Session) -> None:
     principal = principal_for_token(db_session, "bw_bootstrap-secret", NOW)
     assert principal is not None
     assert principal.role is Role.ADMIN
+
+
+def test_an_agent_token_carries_the_locations_it_was_issued_for(db_session: Session) -> None:
+    agent = create_user(db_session, email="edge@example.test", role=Role.AGENT, now=NOW)
+    secret = create_token(db_session, agent, name="edge", now=NOW,
+                          locations=["loc-a", "loc-b", "loc-a"])
+    principal = principal_for_token(db_session, secret, NOW)
+    assert principal is not None
+    assert principal.locations == ("loc-a", "loc-b")
+    require_locations(principal, {"loc-b"})
+    with pytest.raises(Forbidden, match="not for location loc-c") as refused:
+        require_locations(principal, {"loc-a", "loc-c"})
+    assert (refused.value.status, refused.value.code) == (403, "location_not_allowed")
+
+
+def test_a_token_without_locations_may_not_submit_unless_it_is_an_admins(
+        db_session: Session) -> None:
+    agent = create_user(db_session, email="old@example.test", role=Role.AGENT, now=NOW)
+    admin = create_user(db_session, email="op@example.test", role=Role.ADMIN, now=NOW)
+    unbound = principal_for_token(db_session, create_token(db_session, agent, name="old",
+                                                           now=NOW), NOW)
+    operator = principal_for_token(db_session, create_token(db_session, admin, name="op",
+                                                            now=NOW), NOW)
+    assert unbound is not None
+    assert operator is not None
+    with pytest.raises(Forbidden, match="reissue with --location"):
+        require_locations(unbound, {"loc-a"})
+    require_locations(operator, {"loc-a", "anywhere"})
+
+
+def test_only_agent_tokens_take_locations_and_only_valid_names(db_session: Session) -> None:
+    support = create_user(db_session, email="sup@example.test", role=Role.SUPPORT, now=NOW)
+    with pytest.raises(BellwetherError, match="only agent tokens"):
+        create_token(db_session, support, name="x", now=NOW, locations=["loc-a"])
+    agent = create_user(db_session, email="ag@example.test", role=Role.AGENT, now=NOW)
+    with pytest.raises(BellwetherError, match="not a location name"):
+        create_token(db_session, agent, name="x", now=NOW, locations=["Loc A"])
