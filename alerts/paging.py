@@ -1,10 +1,18 @@
 """Which PagerDuty events an incident change makes: routing by tier and impact, the
-contract's dedup_key, and a stable outbox key per event (pure: no network, no database)."""
+contract's dedup_keys, and a stable outbox key per event (pure: no network, no database).
+
+A page's routing key is part of its identity: PagerDuty drops an acknowledge or resolve
+sent to another key than its trigger went to. So an incident's alerts are `PageTarget`s,
+stored with the routing key their first trigger used (status' `incident_pages`); every
+later event of that dedup_key goes there, and an escalation to another tier's key is a new
+alert with its own dedup_key (`bellwether-incident-<id>-tier1`), resolved on its own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from alerts.outbox import Notice
@@ -13,9 +21,15 @@ from core.config import Settings
 ACTIONS = ("trigger", "acknowledge", "resolve")
 
 
-def dedup_key(incident_id: int) -> str:
-    """The contract's key: every event of one incident carries it, so repeats are harmless."""
-    return f"bellwether-incident-{incident_id}"
+def dedup_key(incident_id: int, tier: int | None = None) -> str:
+    """The contract's key: `bellwether-incident-<id>` for an incident's first alert, and
+    `bellwether-incident-<id>-tier<N>` for an escalation to another tier's routing key.
+
+    >>> dedup_key(7), dedup_key(7, 1)
+    ('bellwether-incident-7', 'bellwether-incident-7-tier1')
+    """
+    base = f"bellwether-incident-{incident_id}"
+    return base if tier is None else f"{base}-tier{tier}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +37,9 @@ class IncidentPage:
     """What a page says about an incident.
 
     `components` are (component, region, state); `tier` is the most important tier
-    affected (1 beats 2); `first_failures` are a few failing checks, as dicts.
+    affected (1 beats 2); `first_failures` are a few failing checks, as dicts; `started_at`
+    is when the failure began (PagerDuty's `timestamp`); `root` the root-cause component,
+    `source` the endpoint that fails, `kind` PagerDuty's `class` (outage, burn_rate, declared).
     """
 
     incident_id: int
@@ -33,6 +49,20 @@ class IncidentPage:
     components: Sequence[tuple[str, str, str]]
     link: str
     first_failures: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    started_at: datetime | None = None
+    root: str = ""
+    source: str = "bellwether"
+    kind: str = "outage"
+    severity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageTarget:
+    """One PagerDuty alert of an incident: its dedup_key and the routing key it lives on."""
+
+    dedup_key: str
+    routing_key: str
+    tier: int
 
 
 def route(tier: int, impact: str, settings: Settings) -> tuple[str | None, str]:
@@ -44,29 +74,91 @@ def route(tier: int, impact: str, settings: Settings) -> tuple[str | None, str]:
     return settings.pagerduty_routing_key_tier2, "warning"
 
 
-def page_notices(page: IncidentPage, action: str, revision: int,
-                 settings: Settings) -> list[Notice]:
-    """The outbox rows for one PagerDuty event; none when that tier has no routing key.
+def trigger_target(page: IncidentPage, known: Sequence[PageTarget],
+                   settings: Settings) -> tuple[PageTarget | None, bool]:
+    """Where a trigger for `page` goes, and whether that alert is new.
 
-    `revision` numbers the triggers of one incident (a later trigger updates it when more
-    components are affected); acknowledge and resolve happen once, whatever the revision.
+    The alert already on the routing key the incident now routes to is updated (same
+    dedup_key); a routing key with no alert yet gets a new one: the incident's first alert
+    is `bellwether-incident-<id>`, later ones name their tier. None when that tier has no
+    routing key (paging off for it).
+
+    >>> from core.config import Settings
+    >>> s = Settings(pagerduty_routing_key_tier1="K1", pagerduty_routing_key_tier2="K2")
+    >>> p = IncidentPage(7, "import unavailable", "major", 2, [], "")
+    >>> trigger_target(p, [], s)
+    (PageTarget(dedup_key='bellwether-incident-7', routing_key='K2', tier=2), True)
+    >>> first = trigger_target(p, [], s)[0]
+    >>> from dataclasses import replace
+    >>> trigger_target(replace(p, tier=1), [first], s)
+    (PageTarget(dedup_key='bellwether-incident-7-tier1', routing_key='K1', tier=1), True)
+    """
+    routing_key, _ = route(page.tier, page.impact, settings)
+    if not routing_key:
+        return None, False
+    for target in known:
+        if target.routing_key == routing_key:
+            return target, False
+    key = dedup_key(page.incident_id) if not known else dedup_key(page.incident_id, page.tier)
+    return PageTarget(key, routing_key, page.tier), True
+
+
+def outbox_key(target: PageTarget, action: str, revision: int) -> str:
+    """Stable per event: a trigger per revision, an acknowledge once, a resolve per closing:
+    `:resolve` for the first, `:resolve:<revision>` once the incident was reopened.
+
+    >>> t = PageTarget("bellwether-incident-7-tier1", "K1", 1)
+    >>> outbox_key(t, "trigger", 3), outbox_key(t, "resolve", 0)
+    ('pd:incident-7-tier1:trigger:3', 'pd:incident-7-tier1:resolve')
+    """
+    base = f"pd:{target.dedup_key.removeprefix('bellwether-')}"
+    if action == "trigger":
+        return f"{base}:trigger:{revision}"
+    if action == "resolve" and revision:
+        return f"{base}:resolve:{revision}"
+    return f"{base}:{action}"
+
+
+def resolve_prefix(dedup: str) -> str:
+    """What every resolve of one alert's outbox key starts with (see `outbox_key`)."""
+    return f"pd:{dedup.removeprefix('bellwether-')}:resolve"
+
+
+def page_notice(page: IncidentPage, target: PageTarget, action: str, revision: int,
+                settings: Settings) -> Notice:
+    """The outbox row of one PagerDuty event on `target`'s routing key and dedup_key.
+
+    The payload fills PagerDuty's own fields so its grouping rules work: `timestamp` the
+    failure's start, `source` the failing endpoint, `component` the root cause, `group` the
+    region(s), `class` the kind of alert.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown PagerDuty action {action!r}")
-    routing_key, severity = route(page.tier, page.impact, settings)
-    if not routing_key:
-        return []
-    suffix = f"{action}:{revision}" if action == "trigger" else action
+    _, routed_severity = route(target.tier, page.impact, settings)
+    severity = page.severity or routed_severity
     affected = [{"component": c, "region": r, "state": s} for c, r, s in page.components]
+    regions = sorted({r for _, r, _ in page.components})
     payload: dict[str, Any] = {
-        "action": action, "dedup_key": dedup_key(page.incident_id),
-        "summary": page.title[:1024], "severity": severity, "source": "bellwether",
-        "custom_details": {"affected": affected,
-                           "regions": sorted({r for _, r, _ in page.components}),
+        "action": action, "dedup_key": target.dedup_key,
+        "summary": page.title[:1024], "severity": severity, "source": page.source[:255],
+        "component": page.root or (page.components[0][0] if page.components else ""),
+        "group": ", ".join(regions), "class": page.kind,
+        "custom_details": {"affected": affected, "regions": regions,
                            "first_failing_checks": list(page.first_failures)[:5],
-                           "impact": page.impact, "tier": page.tier},
+                           "impact": page.impact, "tier": target.tier},
         "links": [{"href": page.link, "text": f"incident {page.incident_id}"}],
     }
-    return [Notice(key=f"pd:incident-{page.incident_id}:{suffix}", channel="pagerduty",
-                   recipient=routing_key, event_type=f"page.{action}", payload=payload,
-                   ordering_key=f"incident-{page.incident_id}")]
+    if page.started_at is not None:
+        payload["timestamp"] = page.started_at.isoformat()
+    return Notice(key=outbox_key(target, action, revision), channel="pagerduty",
+                  recipient=target.routing_key, event_type=f"page.{action}", payload=payload,
+                  ordering_key=f"incident-{page.incident_id}")
+
+
+def page_notices(page: IncidentPage, action: str, revision: int,
+                 settings: Settings) -> list[Notice]:
+    """The event for an incident's first alert (routed by its tier), or none when that tier
+    has no routing key: for callers that keep no stored targets (tests, benchmarks)."""
+    target, _ = trigger_target(page, [], settings)
+    revision = revision if action == "trigger" else 0
+    return [page_notice(page, target, action, revision, settings)] if target else []

@@ -69,6 +69,25 @@ class ManualClock:
             self._mono += delta.total_seconds()
 
 
+class FixedClock:
+    """The time of one change, for code that asks a Clock while writing it (links signed
+    in the change's transaction carry the change's time, not a second reading)."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._at = at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def monotonic(self) -> float:
+        return 0.0
+
+    def sleep(self, seconds: float) -> None:
+        raise RuntimeError("a FixedClock does not move")
+
+
 def utc(value: datetime) -> datetime:
     """Normalise an aware datetime to UTC; naive values are refused, never guessed."""
     if value.tzinfo is None:

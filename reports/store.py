@@ -32,7 +32,6 @@ from sla.model import MaintenanceWindow, MinuteVerdict
 from sla.period import Period
 from sla.quorum import MinuteVerdicts
 from status import store as status_store
-from status.models import Incident, IncidentComponent
 from status.store import IncidentTimeline
 
 Pair = tuple[str, str]
@@ -201,35 +200,6 @@ def incidents_touching(session: Session, pairs: Iterable[Pair], start: datetime,
                               tuple(touched))
                for item, touched in found.values()]
     return sorted(records, key=lambda record: (record.opened_at, record.id))
-
-
-def open_burn_incidents(session: Session) -> dict[tuple[str, str, str], Incident]:
-    """Open burn-rate incidents by (component, region, impact)."""
-    rows = session.execute(
-        select(Incident, IncidentComponent.component, IncidentComponent.region)
-        .join(IncidentComponent, IncidentComponent.incident_id == Incident.id)
-        .where(Incident.origin == BURN_RATE_ORIGIN, Incident.resolved_at.is_(None)))
-    return {(component, region, incident.impact): incident
-            for incident, component, region in rows}
-
-
-def open_burn_incident(session: Session, component: str, region: str, impact: str,
-                       title: str, now: datetime) -> Incident:
-    """Open an incident for a burn-rate alert, so its page has its own dedup_key."""
-    incident = Incident(title=title[:200], impact=impact, status="investigating",
-                        origin=BURN_RATE_ORIGIN, root_component=component, opened_at=now,
-                        first_failure_at=None, updated_at=now)
-    incident.components.append(IncidentComponent(
-        component=component, region=region, state="partial_outage", first_affected_at=now))
-    session.add(incident)
-    session.flush()
-    return incident
-
-
-def resolve_burn_incident(session: Session, incident: Incident, now: datetime) -> None:
-    incident.status, incident.resolved_at, incident.updated_at = "resolved", now, now
-    for affected in incident.components:
-        affected.recovered_at = now
 
 
 def lock_burn_rates(session: Session) -> None:

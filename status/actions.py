@@ -7,7 +7,7 @@ locks the incident it changes so the incident job and a second engineer wait the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -38,8 +38,9 @@ def declare(session: Session, declaration: Declaration, author_id: int | None,
     store.add_components(incident, ((a.component, a.region, a.state)
                                     for a in declaration.components), now)
     first = store.add_update(session, incident, declaration.status.value, declaration.message,
-                             now, settings, author_id=author_id)
+                             now, settings, author_id=author_id, notify=False)
     store.page(session, incident, "trigger", first.id, settings, now)
+    store.announce_due(session, incident, now, settings, timedelta(0), timedelta(0))
     return incident
 
 
@@ -100,13 +101,17 @@ def resolve(session: Session, incident_id: int, body: str, author_id: int | None
 
 
 def close(session: Session, incident: Incident, body: str, author_id: int | None,
-          now: datetime, settings: Settings, *, automatic: bool = False) -> Incident:
-    """Resolve an incident the caller holds (locked); used by `resolve` and the job."""
+          now: datetime, settings: Settings, *, automatic: bool = False,
+          notify: bool = True) -> Incident:
+    """Resolve an incident the caller holds (locked); used by `resolve` and the job. Every
+    open alert is resolved on its own key first (pages before notices)."""
     incident.resolved_at = now
-    store.add_update(session, incident, IncidentStatus.RESOLVED.value,
-                     body or "This incident is resolved.", now, settings,
-                     automatic=automatic, author_id=author_id)
-    store.page(session, incident, "resolve", 0, settings, now)
+    row = store.add_update(session, incident, IncidentStatus.RESOLVED.value,
+                           body or "This incident is resolved.", now, settings,
+                           automatic=automatic, author_id=author_id, notify=False)
+    store.page(session, incident, "resolve", row.id, settings, now)
+    if notify:
+        store.announce_due(session, incident, now, settings, timedelta(0), timedelta(0))
     return incident
 
 

@@ -23,16 +23,21 @@ def links_for(settings: Settings, clock: Clock) -> Links:
     return Links(settings.secret_key, clock)
 
 
-def incident_event(incident: Incident, update: IncidentUpdate, base_url: str) -> Event:
-    """opened (its first update), resolved, or updated."""
-    if update.status == "resolved" or incident.resolved_at is not None:
+def incident_event(incident: Incident, update: IncidentUpdate, base_url: str, *,
+                   kind: str | None = None, body: str | None = None) -> Event:
+    """opened (its first update), resolved, or updated; `kind` and `body` given for an
+    episode's first notice, told after the incident already had updates."""
+    if kind is not None:
+        pass
+    elif update.status == "resolved" or incident.resolved_at is not None:
         kind = "incident.resolved"
     elif len(incident.updates) <= 1 or update.id == min(u.id for u in incident.updates):
         kind = "incident.opened"
     else:
         kind = "incident.updated"
     return Event(key=f"incident-{incident.id}:update-{update.id}", kind=kind,
-                 title=incident.title, status=update.status, body=update.body,
+                 title=incident.title, status=update.status,
+                 body=update.body if body is None else body,
                  affected=tuple((c.component, c.region) for c in incident.components),
                  link=f"{base_url}/incidents/{incident.id}", at=update.created_at,
                  document={"incident_id": incident.id, "impact": incident.impact})

@@ -101,6 +101,23 @@ def root_cause(component: str, failing: Collection[str]) -> str:
     return min(roots, key=lambda name: (len(upstream(name)), name))
 
 
+def shares_store(a: str, b: str) -> bool:
+    """Whether two components write to their region's database, the one dependency the
+    catalogue names by `writes` rather than as a component (a `database_down` fails both)."""
+    first, second = SERVICES.get(a), SERVICES.get(b)
+    return bool(first and second and first.writes and second.writes)
+
+
+def linked(a: str, b: str) -> bool:
+    """Whether the dependency model ties two failures to one cause: one needs the other,
+    or both write to the region's database.
+
+    >>> linked("orders", "auth"), linked("carts", "import"), linked("search", "audit-log")
+    (True, True, False)
+    """
+    return a == b or a in upstream(b) or b in upstream(a) or shares_store(a, b)
+
+
 # --- impact and wording ---------------------------------------------------------------------
 
 def impact_of(component: str, state: str) -> Impact | None:
@@ -129,13 +146,27 @@ def raises_impact(before: str, after: str) -> bool:
     return IMPACT_RANK[Impact(after)] > IMPACT_RANK[Impact(before)]
 
 
-def automatic_title(root: str, tracked: Sequence[Tracked]) -> str:
-    """'auth unavailable in europe-west1.gcp': the root cause and where it fails."""
+def whole_regions(tracked: Sequence[Tracked], live: Mapping[Key, Live]) -> tuple[str, ...]:
+    """Regions where every measured component is in a major outage and the incident tracks
+    them all: such a region is unavailable, whatever its root cause."""
+    failing = {t.key for t in tracked if t.state == "major_outage"}
+    regions = {t.region for t in tracked}
+    return tuple(sorted(
+        region for region in regions
+        if (keys := {key for key in live if key[1] == region}) and keys <= failing))
+
+
+def automatic_title(root: str, tracked: Sequence[Tracked],
+                    whole: Collection[str] = ()) -> str:
+    """'auth unavailable in europe-west1.gcp': the root cause and where it fails; a region
+    where everything fails is named as the region ('us-central1.gcp unavailable')."""
     own = [t for t in tracked if t.component == root and t.state in FAILING_STATES]
     shown = own or [t for t in tracked if t.state in FAILING_STATES] or list(tracked)
-    regions = ", ".join(sorted({t.region for t in shown}))
+    regions = sorted({t.region for t in shown})
+    if regions and set(regions) <= set(whole):
+        return f"{', '.join(regions)} {STATE_WORDS['major_outage']}"[:200]
     worst = "major_outage" if any(t.state == "major_outage" for t in shown) else "partial_outage"
-    return f"{root} {STATE_WORDS[worst]} in {regions}"[:200]
+    return f"{root} {STATE_WORDS[worst]} in {', '.join(regions)}"[:200]
 
 
 def downgrades(old_title: str, new_title: str) -> bool:
@@ -148,10 +179,14 @@ def downgrades(old_title: str, new_title: str) -> bool:
     return major in old_title and major not in new_title
 
 
-def automatic_message(root: str, tracked: Sequence[Tracked]) -> str:
-    """The public text of an automatic incident: what fails, where, and what it affects."""
+def automatic_message(root: str, tracked: Sequence[Tracked],
+                      whole: Collection[str] = ()) -> str:
+    """The public text of an automatic incident: what fails, where, the root cause, and
+    what it affects."""
     affected = ", ".join(f"{t.component} ({t.region})" for t in tracked)
-    return (f"Our probes see {automatic_title(root, tracked)}. "
+    title = automatic_title(root, tracked, whole)
+    cause = "" if title.startswith(f"{root} ") else f" The root cause is {root}."
+    return (f"Our probes see {title}.{cause} "
             f"Affected: {affected}. We are investigating.")
 
 
@@ -200,6 +235,9 @@ class OpenIncident:
     root: str
     opened_at: datetime
     tracked: tuple[Tracked, ...]
+    #: Set for an incident resolved within `incident_reopen_s`: its root failing again is
+    #: the same episode, so the incident reopens instead of a new one opening.
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,24 +252,35 @@ class Assignment:
 
 def _target(root: str, root_regions: set[str], incidents: Sequence[OpenIncident],
             ) -> OpenIncident | None:
-    """The open incident of `root`, else one about failures behind `root` where it fails."""
-    same = [i for i in incidents if i.root == root]
+    """The open incident of `root`, else one about failures behind `root` where it fails,
+    else the newest recently resolved incident of `root` (reopened: the same episode)."""
+    open_ones = [i for i in incidents if i.resolved_at is None]
+    same = [i for i in open_ones if i.root == root]
     if same:
         return min(same, key=lambda i: i.id)
-    behind = [i for i in incidents
+    behind = [i for i in open_ones
               if any(t.recovered_at is None and t.region in root_regions
                      and root in upstream(t.component) for t in i.tracked)]
-    return min(behind, key=lambda i: i.id) if behind else None
+    if behind:
+        return min(behind, key=lambda i: i.id)
+    again = [i for i in incidents if i.resolved_at is not None and i.root == root]
+    return max(again, key=lambda i: i.id) if again else None
 
 
 def _correlated(keys: Sequence[Key], incidents: Sequence[OpenIncident], now: datetime,
                 window: timedelta) -> OpenIncident | None:
-    """An incident opened within `window` of `now` that fails in the same region: failures
-    that begin together (a database refusing writes under several services) are one story."""
-    regions = {region for _, region in keys}
-    recent = [i for i in incidents if now - i.opened_at <= window
-              and any(t.recovered_at is None and t.region in regions for t in i.tracked)]
+    """An open incident opened within `window` of `now` with a failure in the same region
+    that the dependency model links to one of `keys` (a database refusing writes under
+    several services is one story; unrelated failures that happen to be near in time are
+    not)."""
+    recent = [i for i in incidents if i.resolved_at is None and now - i.opened_at <= window
+              and any(t.recovered_at is None and t.region == region and linked(t.component, c)
+                      for t in i.tracked for c, region in keys)]
     return min(recent, key=lambda i: i.id) if recent else None
+
+
+def _linked_groups(a: Sequence[Key], b: Sequence[Key]) -> bool:
+    return any(ra == rb and linked(ca, cb) for ca, ra in a for cb, rb in b)
 
 
 def assign_failures(new: Iterable[Key], failing: Iterable[Key],
@@ -242,7 +291,9 @@ def assign_failures(new: Iterable[Key], failing: Iterable[Key],
     `failing` is everything failing now (new or not, outside maintenance): a dependency
     that failed earlier is still the root of what fails behind it. Failures with no common
     root that begin within `correlate` of an open incident in their region join it, and
-    those beginning in the same pass in one region open one incident together.
+    those beginning in the same pass in one region open one incident together, but only
+    where the dependency model links them (`linked`). `incidents` may hold recently
+    resolved ones (`resolved_at` set): a root failing again reopens its incident.
     """
     failing_in: dict[str, set[str]] = defaultdict(set)
     for component, region in failing:
@@ -260,7 +311,7 @@ def assign_failures(new: Iterable[Key], failing: Iterable[Key],
                 root = target.root  # joining, not re-rooting
         if target is None:
             fresh = next((a for a in assignments if a.incident_id is None
-                          and {r for _, r in a.keys} & {r for _, r in keys}), None)
+                          and _linked_groups(a.keys, keys)), None)
             if fresh is not None and now is not None and correlate:
                 assignments[assignments.index(fresh)] = replace(
                     fresh, keys=(*fresh.keys, *keys))
@@ -282,6 +333,17 @@ def track(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: datetime,
         else:
             result.append(replace(item, state=state, recovered_at=None))
     return tuple(result)
+
+
+def episode_status(tracked: Sequence[Tracked], current: str) -> str:
+    """An automatic incident's status from what it tracks: `monitoring` while everything
+    works again but the cool-down runs, `investigating` while anything still fails."""
+    if current == IncidentStatus.RESOLVED:
+        return current
+    if any(t.state in FAILING_STATES for t in tracked):
+        return (IncidentStatus.INVESTIGATING if current == IncidentStatus.MONITORING
+                else current)
+    return IncidentStatus.MONITORING
 
 
 def recovered_for(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: datetime,

@@ -27,10 +27,12 @@ from status.incidents import (
     automatic_message,
     automatic_title,
     downgrades,
+    episode_status,
     format_duration,
     raises_impact,
     recovered_for,
     track,
+    whole_regions,
     worst_impact,
 )
 from status.models import Incident
@@ -48,6 +50,21 @@ def cooldown(settings: Settings) -> timedelta:
     return timedelta(seconds=int(seconds))
 
 
+def reopen_window(settings: Settings) -> timedelta:
+    """How long after resolving a root failing again is the same episode (reopened)."""
+    return timedelta(seconds=float(settings.extra.get("incident_reopen_s", 600)))
+
+
+def notice_settle(settings: Settings) -> timedelta:
+    """How long an episode's first notice waits after the page, to name all it affects."""
+    return timedelta(seconds=float(settings.extra.get("notice_settle_s", 30)))
+
+
+def notice_interval(settings: Settings) -> timedelta:
+    """The least time between two notices of one episode (the resolution excepted)."""
+    return timedelta(seconds=float(settings.extra.get("notice_interval_s", 300)))
+
+
 @dataclass
 class Pass:
     """What one pass of the incident job knows and has done so far."""
@@ -59,6 +76,7 @@ class Pass:
     failed_at: dict[Key, datetime]
     incidents: dict[int, Incident]
     opened: set[int] = field(default_factory=set)
+    reopened: set[int] = field(default_factory=set)
     joined: dict[int, list[Key]] = field(default_factory=dict)
     evidence: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -72,8 +90,11 @@ def track_incidents(ctx: JobContext) -> int:
        and join an open automatic incident or open one (PagerDuty trigger).
     4. Every open automatic incident follows the state of what it affects; more components
        or a higher impact page again with a new trigger revision.
-    5. An incident whose components have all been operational for the cool-down resolves
-       itself with a closing update (exactly one resolve).
+    5. An incident whose components all work again shows `monitoring`; once they have
+       worked for the cool-down it resolves itself (each alert resolved once, on its key).
+       A root failing again within `incident_reopen_s` reopens its incident: the same
+       episode, the same dedup_key, a new trigger only if PagerDuty already got the resolve.
+    6. Subscribers hear each episode as one story (`store.announce_due`).
     It is one transaction: changes handled, incidents written and pages enqueued together.
     """
     now = ctx.clock.now()
@@ -92,15 +113,40 @@ def track_incidents(ctx: JobContext) -> int:
         failing = {key for key, value in live.items() if value.state in FAILING_STATES}
         since = {key: live[key].since for key in failing}
         new = failing - store.keys_with_incident_since(session, since)
-        values = [_value_of(row) for row in incidents.values()]
+        recent: dict[int, Incident] = {}
+        if new:
+            recent = {row.id: row for row in store.recently_resolved_automatic(
+                session, now - reopen_window(ctx.settings))}
+        values = [_value_of(row) for row in (*incidents.values(), *recent.values())]
         for assignment in assign_failures(new, failing, values, now, correlation(ctx.settings)):
+            if assignment.incident_id in recent:
+                _reopen(run, recent.pop(assignment.incident_id))
             _apply(run, assignment)
-        resolved = sum(_follow(run, row) for row in list(run.incidents.values()))
-        return len(changes) + len(run.opened) + len(run.joined) + resolved
+        followed = list(run.incidents.values())
+        resolved = sum(_follow(run, row) for row in followed)
+        told = sum(store.announce_due(session, row, now, ctx.settings,
+                                      notice_settle(ctx.settings), notice_interval(ctx.settings))
+                   for row in followed)
+        return len(changes) + len(run.opened) + len(run.joined) + resolved + told
 
 
 def _value_of(row: Incident) -> OpenIncident:
-    return OpenIncident(row.id, row.root_component or "", row.opened_at, store.tracked_of(row))
+    return OpenIncident(row.id, row.root_component or "", row.opened_at, store.tracked_of(row),
+                        row.resolved_at)
+
+
+def _reopen(run: Pass, incident: Incident) -> None:
+    """The same root fails again soon after its incident resolved: one episode."""
+    incident.resolved_at, incident.reopened_at = None, run.now
+    incident.last_bad_at = run.now
+    note = (f"{incident.root_component or 'The failure'} fails again "
+            f"{format_duration(run.now - (incident.updated_at or run.now))} after recovering; "
+            "this incident is reopened.")
+    row = store.add_update(run.session, incident, IncidentStatus.INVESTIGATING.value, note,
+                           run.now, run.settings, automatic=True, notify=False)
+    store.reopen_pages(run.session, incident, row.id, run.settings, run.now)
+    run.incidents[incident.id] = incident
+    run.reopened.add(incident.id)
 
 
 def _evidence(run: Pass, keys: Sequence[Key]) -> tuple[datetime, list[dict[str, Any]]]:
@@ -140,41 +186,53 @@ def _apply(run: Pass, assignment: Assignment) -> None:
 
 
 def _follow(run: Pass, incident: Incident) -> int:
-    """Follow one open incident's components; page on escalation; 1 if it resolved."""
+    """Follow one open incident's components; page a new key on escalation; 1 if it
+    resolved."""
     before = incident.impact
     tracked = track(store.tracked_of(incident), run.live, run.now)
     store.apply_tracked(incident, tracked)
     impact = worst_impact((t.component, t.state) for t in tracked)
     if impact is not None:
         incident.impact = impact.value
-    if any(t.state in FAILING_STATES for t in tracked):
+    failing_now = any(t.state in FAILING_STATES for t in tracked)
+    if failing_now:
         incident.last_bad_at = run.now
     root = incident.root_component or tracked[0].component
-    if not incident.taken_over and any(t.state in FAILING_STATES for t in tracked):
-        title = automatic_title(root, tracked)
+    if not incident.taken_over and failing_now:
+        whole = whole_regions(tracked, run.live)
+        title = automatic_title(root, tracked, whole)
         if not downgrades(incident.title, title):  # a recovery keeps the worst wording
             incident.title = title
-            incident.public_message = automatic_message(root, tracked)
+            incident.public_message = automatic_message(root, tracked, whole)
     evidence = run.evidence.get(incident.id, [])
     if incident.id in run.opened:
         first = store.add_update(run.session, incident, incident.status,
                                  incident.public_message, run.now, run.settings,
-                                 automatic=True)
+                                 automatic=True, notify=False)
         store.page(run.session, incident, "trigger", first.id, run.settings, run.now, evidence)
         return 0
     joined = run.joined.get(incident.id, [])
     if joined or raises_impact(before, incident.impact):
         note = _escalation_note(joined, incident.impact)
         row = store.add_update(run.session, incident, incident.status, note, run.now,
-                               run.settings, automatic=True)
+                               run.settings, automatic=True, notify=False)
         store.page(run.session, incident, "trigger", row.id, run.settings, run.now, evidence)
         return 0
     wait = cooldown(run.settings)
     if recovered_for(tracked, run.live, run.now, wait):
         body = (f"Every affected component has worked normally for {format_duration(wait)} "
                 "or longer; this incident is resolved.")
-        actions.close(run.session, incident, body, None, run.now, run.settings, automatic=True)
+        actions.close(run.session, incident, body, None, run.now, run.settings, automatic=True,
+                      notify=False)
         return 1
+    status = episode_status(tracked, incident.status)
+    if status != incident.status and incident.id not in run.reopened:
+        note = (f"Every affected component works again; we are monitoring until it has "
+                f"worked for {format_duration(wait)}."
+                if status == IncidentStatus.MONITORING else
+                "The failure is back; we are investigating.")
+        store.add_update(run.session, incident, status, note, run.now, run.settings,
+                         automatic=True, notify=False)
     return 0
 
 

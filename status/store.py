@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from alerts.outbox import enqueue
-from alerts.paging import IncidentPage, page_notices
+from alerts.paging import IncidentPage, PageTarget, page_notice, resolve_prefix, trigger_target
+from alerts.store import withdraw_unsent
 from commerce.catalog import tier_of
-from core.clock import ManualClock
+from core.clock import FixedClock
 from core.config import Settings
 from core.errors import NotFound
 from probes import store as probes_store
@@ -28,6 +29,7 @@ from status.maintenance import Window, WindowInput, covers, displayed_state, to_
 from status.models import (
     Incident,
     IncidentComponent,
+    IncidentPageRow,
     IncidentUpdate,
     Maintenance,
     MaintenanceScope,
@@ -68,6 +70,17 @@ def list_incidents(session: Session, *, state: str = "all", limit: int = 50,
 def open_automatic_incidents(session: Session) -> list[Incident]:
     """Open automatic incidents, locked for this pass (PostgreSQL)."""
     query = (select(Incident).where(Incident.resolved_at.is_(None),
+                                    Incident.origin == "automatic")
+             .order_by(Incident.id))
+    if _is_postgresql(session):
+        query = query.with_for_update()
+    return list(session.scalars(query))
+
+
+def recently_resolved_automatic(session: Session, since: datetime) -> list[Incident]:
+    """Automatic incidents resolved at or after `since` (candidates to reopen), locked for
+    this pass (PostgreSQL)."""
+    query = (select(Incident).where(Incident.resolved_at >= since,
                                     Incident.origin == "automatic")
              .order_by(Incident.id))
     if _is_postgresql(session):
@@ -119,18 +132,65 @@ def add_components(incident: Incident, affected: Iterable[tuple[str, str, str]],
 
 
 def add_update(session: Session, incident: Incident, status: str, body: str, now: datetime,
-               settings: Settings, *, automatic: bool = False,
-               author_id: int | None = None) -> IncidentUpdate:
-    """Append a public update (flushed, so its id can number a page) and, in the same
-    transaction, the notices to the subscribers of what the incident touches."""
-    update_row = IncidentUpdate(status=status, body=body, automatic=automatic,
-                                author_id=author_id, created_at=now)
+               settings: Settings, *, automatic: bool = False, author_id: int | None = None,
+               notify: bool = True, internal: bool = False) -> IncidentUpdate:
+    """Append an update (flushed, so its id can number a page) and, with `notify`, in the
+    same transaction the notices to the subscribers of what the incident touches.
+
+    Automatic incidents pass `notify=False`: their notices are batched (`announce_due`).
+    An `internal` update is for on-call only: it changes no status and is never sent.
+    """
+    update_row = IncidentUpdate(status=incident.status if internal else status, body=body,
+                                automatic=automatic, author_id=author_id, created_at=now,
+                                internal=internal)
     incident.updates.append(update_row)
-    incident.status, incident.updated_at = status, now
+    incident.updated_at = now
+    if not internal:
+        incident.status = status
     session.flush()
-    announce(session, incident_event(incident, update_row, settings.effective_public_url),
-             settings, ManualClock(now))
+    if notify and not internal:
+        _announce(session, incident, update_row, settings, now)
     return update_row
+
+
+def _announce(session: Session, incident: Incident, update_row: IncidentUpdate,
+              settings: Settings, now: datetime, *, first: bool = False) -> None:
+    kind = "incident.opened" if first else None
+    body = incident.public_message if first and incident.public_message else None
+    announce(session, incident_event(incident, update_row, settings.effective_public_url,
+                                     kind=kind, body=body),
+             settings, FixedClock(now))
+    incident.notified_update_id, incident.notified_at = update_row.id, now
+
+
+def announce_due(session: Session, incident: Incident, now: datetime, settings: Settings,
+                 settle: timedelta, interval: timedelta) -> bool:
+    """Tell subscribers of an automatic incident's episode as one story; True if it did.
+
+    The first notice waits `settle` after the incident (re)opened, so it names everything
+    affected by then; later changes go out at most once per `interval`, as one notice with
+    the newest update; the resolution goes at once. An episode resolved before its first
+    notice was due is told to nobody (the status page shows it).
+    """
+    public = [u for u in incident.updates if not u.internal]
+    if not public:
+        return False
+    latest = public[-1]
+    if incident.notified_update_id is not None and latest.id <= incident.notified_update_id:
+        return False
+    resolved = latest.status == "resolved"
+    if incident.notified_at is None:
+        if resolved:
+            incident.notified_update_id = latest.id  # nothing told, nothing to resolve
+            return False
+        if now < (incident.reopened_at or incident.opened_at) + settle:
+            return False
+        _announce(session, incident, latest, settings, now, first=True)
+        return True
+    if not resolved and now < incident.notified_at + interval:
+        return False
+    _announce(session, incident, latest, settings, now)
+    return True
 
 
 def timeline_of(incident: Incident) -> Timeline:
@@ -165,21 +225,83 @@ def incident_timelines(session: Session, component: str, region: str, start: dat
 
 def incident_page(incident: Incident, settings: Settings,
                   first_failures: Sequence[dict[str, Any]] = ()) -> IncidentPage:
-    """What PagerDuty hears about an incident: the most important tier affected wins."""
+    """What PagerDuty hears about an incident: the most important tier affected wins; a
+    ticket-level burn-rate alert (impact minor) is low urgency on the Tier 2 key."""
     affected = [(c.component, c.region, c.state) for c in incident.components]
     tier = min((tier_of(c) for c, _, _ in affected), default=1)
+    severity = None
+    if incident.origin == Origin.BURN_RATE and incident.impact == "minor":
+        tier, severity = 2, "warning"
     link = f"{settings.effective_public_url}/admin/incidents/{incident.id}"
+    root = incident.root_component or (affected[0][0] if affected else "")
+    regions = sorted({r for _, r, _ in affected})
+    kind = {Origin.AUTOMATIC: "outage", Origin.BURN_RATE: "burn_rate"}.get(
+        Origin(incident.origin), "declared")
     return IncidentPage(incident.id, incident.title, incident.impact, tier, affected, link,
-                        tuple(first_failures))
+                        tuple(first_failures), started_at=incident.first_failure_at,
+                        root=root, source=_source(root, regions), kind=kind,
+                        severity=severity)
+
+
+def _source(root: str, regions: Sequence[str]) -> str:
+    """The failing endpoint as PagerDuty's `source`: the root's region endpoint."""
+    if not regions:
+        return "bellwether"
+    return f"{root}.{regions[0]}" if len(regions) == 1 else f"{root} ({', '.join(regions)})"
+
+
+def page_targets(incident: Incident) -> list[PageTarget]:
+    return [PageTarget(p.dedup_key, p.routing_key, p.tier) for p in incident.pages]
 
 
 def page(session: Session, incident: Incident, action: str, revision: int,
          settings: Settings, now: datetime,
          first_failures: Sequence[dict[str, Any]] = ()) -> int:
-    """Enqueue the PagerDuty event in the caller's transaction; how many rows were new."""
-    notices = page_notices(incident_page(incident, settings, first_failures), action,
-                           revision, settings)
+    """Enqueue PagerDuty events in the caller's transaction; how many rows were new.
+
+    A trigger opens an alert on the key the incident routes to now, with its routing key
+    stored, unless that key has an alert of this incident already (one page per key per
+    episode: more components or a higher impact are updates on the incident, not pages);
+    acknowledge and resolve go to every open alert of the incident, each on the routing key
+    its trigger went to.
+    """
+    described = incident_page(incident, settings, first_failures)
+    if action == "trigger":
+        target, new = trigger_target(described, page_targets(incident), settings)
+        if target is None or not new:
+            return 0  # one trigger per key per episode: the open alert links to the incident
+        incident.pages.append(IncidentPageRow(
+            dedup_key=target.dedup_key, routing_key=target.routing_key,
+            tier=target.tier, triggered_at=now))
+        return enqueue(session, [page_notice(described, target, action, revision, settings)],
+                       now)
+    open_rows = [p for p in incident.pages if p.resolved_at is None]
+    if action == "resolve" and incident.reopened_at is None:
+        revision = 0  # the first closing; a reopened incident's resolves are numbered
+    notices = [page_notice(described, PageTarget(p.dedup_key, p.routing_key, p.tier), action,
+                           revision, settings) for p in open_rows]
+    if action == "resolve":
+        for row in open_rows:
+            row.resolved_at = now
     return enqueue(session, notices, now)
+
+
+def reopen_pages(session: Session, incident: Incident, revision: int, settings: Settings,
+                 now: datetime) -> int:
+    """A reopened incident's alerts: a resolve PagerDuty has not been sent yet is taken
+    back (the alert never closed there); one already sent is followed by a new trigger on
+    the same dedup_key and routing key. How many triggers were enqueued."""
+    described = incident_page(incident, settings)
+    triggers = []
+    for row in incident.pages:
+        if row.resolved_at is None:
+            continue
+        row.resolved_at = None
+        if withdraw_unsent(session, resolve_prefix(row.dedup_key)):
+            continue
+        target = PageTarget(row.dedup_key, row.routing_key, row.tier)
+        triggers.append(page_notice(described, target, "trigger", revision, settings))
+    return enqueue(session, triggers, now)
 
 
 # --- live state (probes' tables) ------------------------------------------------------------

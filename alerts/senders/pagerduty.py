@@ -48,7 +48,8 @@ class EventsApiPager:
         if action == "trigger":
             properties = {
                 "payload": {name: payload[name] for name in
-                            ("summary", "source", "severity", "custom_details") if name in payload},
+                            ("summary", "source", "severity", "timestamp", "component",
+                             "group", "class", "custom_details") if name in payload},
                 "links": list(payload.get("links", [])),
             }
         with self._client(delivery.recipient) as client:

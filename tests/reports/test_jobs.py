@@ -23,7 +23,7 @@ from reports.jobs import evaluate_burn_rates
 from reports.series import down_minutes
 from sla.budget import AlertLevel, window_burn_rate
 from sla.period import minute_of
-from status.models import Incident
+from status.models import Incident, IncidentComponent
 from tests.reports.builders import EU, add_customer, add_maintenance, insert_rollups
 from tests.reports.conftest import TIER1_KEY, TIER2_KEY, report_settings
 
@@ -69,11 +69,9 @@ def test_a_fast_burn_pages_and_opens_a_ticket_then_both_resolve_as_the_clock_mov
     assert evaluate_burn_rates(ctx) == 2
     incidents = burn_incidents(fresh_engine)
     page, ticket = incidents["major"][0], incidents["minor"][0]
-    assert outbox(fresh_engine) == [
-        (f"pd:incident-{page}:trigger:1", TIER1_KEY, "critical",
-         f"bellwether-incident-{page}"),
-        (f"pd:incident-{ticket}:trigger:1", TIER2_KEY, "warning",
-         f"bellwether-incident-{ticket}")]
+    assert [row[1:] for row in outbox(fresh_engine)] == [
+        (TIER1_KEY, "critical", f"bellwether-incident-{page}"),
+        (TIER2_KEY, "warning", f"bellwether-incident-{ticket}")]
     clock.advance(timedelta(minutes=1))
     assert evaluate_burn_rates(ctx) == 0  # still burning: nothing new
     clock.advance(timedelta(minutes=30))  # 5 min and 30 min windows clean again
@@ -87,6 +85,58 @@ def test_a_fast_burn_pages_and_opens_a_ticket_then_both_resolve_as_the_clock_mov
     assert [key for key, *_ in outbox(fresh_engine)][-1] == f"pd:incident-{ticket}:resolve"
     assert evaluate_burn_rates(ctx) == 0
     assert len(outbox(fresh_engine)) == 4
+
+
+def test_a_burn_an_outage_explains_is_a_note_on_that_incident_not_a_page(
+        fresh_engine: Engine, tmp_path: Path) -> None:
+    clock = ManualClock(T0 + timedelta(minutes=10))
+    ctx = context(fresh_engine, clock, tmp_path)
+    rollups(fresh_engine, "orders", T0 - timedelta(days=3), 3 * 1440, "up")
+    rollups(fresh_engine, "auth", T0 - timedelta(days=3), 3 * 1440, "up")
+    rollups(fresh_engine, "orders", T0, 10, "down")
+    rollups(fresh_engine, "auth", T0, 10, "down")
+    with session_scope(make_session_factory(fresh_engine)) as session:
+        outage = Incident(title="auth unavailable", impact="critical", status="monitoring",
+                          origin="automatic", root_component="auth", opened_at=T0,
+                          updated_at=T0, resolved_at=T0 + timedelta(minutes=9))
+        outage.components.append(IncidentComponent(component="auth", region=EU,
+                                                   state="operational", first_affected_at=T0))
+        session.add(outage)
+    assert evaluate_burn_rates(ctx) == 4  # page and ticket notes for auth and orders
+    assert burn_incidents(fresh_engine) == {}
+    assert outbox(fresh_engine) == []
+    with session_scope(make_session_factory(fresh_engine)) as session:
+        [only] = session.scalars(select(Incident))
+        notes = [u.body for u in only.updates if u.internal]
+    assert len(notes) == 4 and all("no separate page" in n for n in notes)
+    clock.advance(timedelta(minutes=1))
+    assert evaluate_burn_rates(ctx) == 0  # noted once
+
+
+def test_slow_burns_in_one_region_page_once_and_again_at_most_once_a_day(
+        fresh_engine: Engine, tmp_path: Path) -> None:
+    clock = ManualClock(T0 + timedelta(minutes=10))
+    ctx = context(fresh_engine, clock, tmp_path)
+    for component in ("orders", "search"):
+        rollups(fresh_engine, component, T0 - timedelta(days=3), 3 * 1440, "up")
+        rollups(fresh_engine, component, T0, 10, "down")
+        rollups(fresh_engine, component, T0 + timedelta(minutes=10), 40, "up")
+    evaluate_burn_rates(ctx)
+    page = burn_incidents(fresh_engine)["major"][0]
+    with session_scope(make_session_factory(fresh_engine)) as session:
+        incident = session.get(Incident, page)
+        assert incident is not None
+        assert {c.component for c in incident.components} == {"orders", "search"}
+    triggers = [row for row in outbox(fresh_engine) if ":trigger:" in row[0]]
+    assert [row[1] for row in triggers] == [TIER1_KEY, TIER2_KEY]  # page and ticket, once
+    clock.advance(timedelta(minutes=40))
+    evaluate_burn_rates(ctx)
+    assert burn_incidents(fresh_engine)["major"] == (page, True)
+    rollups(fresh_engine, "orders", T0 + timedelta(minutes=50), 10, "down")
+    clock.advance(timedelta(minutes=10))  # burning again the same day
+    evaluate_burn_rates(ctx)
+    assert burn_incidents(fresh_engine)["major"] == (page, False)  # reopened
+    assert len([row for row in outbox(fresh_engine) if ":trigger:" in row[0]]) == 2
 
 
 def test_downtime_under_maintenance_never_pages(fresh_engine: Engine, tmp_path: Path) -> None:

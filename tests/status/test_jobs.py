@@ -4,6 +4,7 @@ resolved once after the cool-down, silent inside maintenance windows."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,12 @@ def pages(ctx: JobContext) -> list[tuple[str, str, dict[str, Any]]]:
                 session.scalars(select(OutboxRow).order_by(OutboxRow.id))]
 
 
+def rows(ctx: JobContext) -> list[tuple[str, OutboxRow, dict[str, Any]]]:
+    with session_scope(ctx.session_factory) as session:
+        return [(row.event_type, row, row.payload) for row in
+                session.scalars(select(OutboxRow).order_by(OutboxRow.id))]
+
+
 def region(name: str, *components: str) -> list[tuple[str, str]]:
     return [(c, name) for c in components or EVERYTHING]
 
@@ -83,7 +90,8 @@ def test_a_region_outage_pages_once_and_resolves_once(ctx: JobContext,
     assert run_at(ctx, clock, START + timedelta(seconds=1)) > 0
     assert run_at(ctx, clock, START + timedelta(seconds=2)) == 0
     [incident] = incidents(ctx)
-    assert incident.title == "auth unavailable in europe-west1.gcp"
+    assert incident.title == "europe-west1.gcp unavailable"  # every component fails there
+    assert "The root cause is auth." in incident.public_message
     assert (incident.origin, incident.root_component, incident.impact) == (
         "automatic", "auth", "critical")
     assert {(c.component, c.region) for c in incident.components} == set(region(EU))
@@ -113,9 +121,17 @@ def test_auth_down_is_one_incident_named_after_auth(ctx: JobContext,
     set_states(ctx, START, "major_outage", region(EU, "auth", *dependents))
     run_at(ctx, clock, START + timedelta(seconds=1))
     [incident] = incidents(ctx)
-    assert incident.title == "auth unavailable in europe-west1.gcp"
+    assert (incident.title, incident.root_component) == (
+        "europe-west1.gcp unavailable", "auth")
     assert len(incident.components) == len(EVERYTHING)
     assert len(pages(ctx)) == 1
+
+
+def test_auth_alone_down_is_named_after_auth(ctx: JobContext, clock: ManualClock) -> None:
+    set_states(ctx, START, "major_outage", region(EU, "auth", "orders"))
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    [incident] = incidents(ctx)
+    assert incident.title == "auth unavailable in europe-west1.gcp"
 
 
 def test_dependents_failing_first_end_up_in_the_incident_of_auth(ctx: JobContext,
@@ -153,8 +169,8 @@ def test_a_zone_failure_pages_nothing(ctx: JobContext, clock: ManualClock) -> No
     assert pages(ctx) == []
 
 
-def test_escalation_pages_again_with_a_new_revision(ctx: JobContext,
-                                                    clock: ManualClock) -> None:
+def test_escalation_on_the_same_key_is_an_update_not_a_second_page(
+        ctx: JobContext, clock: ManualClock) -> None:
     set_states(ctx, START, "partial_outage", [("search", EU)])
     run_at(ctx, clock, START + timedelta(seconds=1))
     assert incidents(ctx)[0].impact == "major"
@@ -165,11 +181,32 @@ def test_escalation_pages_again_with_a_new_revision(ctx: JobContext,
     run_at(ctx, clock, START + timedelta(seconds=61))
     run_at(ctx, clock, START + timedelta(seconds=62))
     [incident] = incidents(ctx)
-    sent = pages(ctx)
-    assert [e for e, _, _ in sent] == ["page.trigger"] * 3
-    assert len({key for _, key, _ in sent}) == 3
-    assert {p["dedup_key"] for _, _, p in sent} == {f"bellwether-incident-{incident.id}"}
-    assert len(sent[-1][2]["custom_details"]["affected"]) == 2
+    assert [(e, p["dedup_key"]) for e, _, p in pages(ctx)] == [
+        ("page.trigger", f"bellwether-incident-{incident.id}")]
+    assert "Now also affecting search (us-central1.gcp)" in incident.updates[-1].body
+    assert len(incident.components) == 2
+
+
+def test_a_tier2_root_escalating_to_tier1_pages_the_tier1_key_and_resolves_both(
+        ctx: JobContext, clock: ManualClock) -> None:
+    ctx.settings = replace(ctx.settings, pagerduty_routing_key_tier1="tier1-key",
+                           pagerduty_routing_key_tier2="tier2-key")
+    set_states(ctx, START, "major_outage", [("import", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    set_states(ctx, START + timedelta(seconds=20), "major_outage",
+               [("auth", EU), ("audit-log", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=21))
+    [incident] = incidents(ctx)
+    assert incident.root_component == "auth"
+    base = f"bellwether-incident-{incident.id}"
+    set_states(ctx, START + timedelta(minutes=2), "operational",
+               [("import", EU), ("auth", EU), ("audit-log", EU)])
+    run_at(ctx, clock, START + timedelta(minutes=2) + COOLDOWN)
+    sent = [(e, r.recipient, p["dedup_key"]) for e, r, p in rows(ctx)]
+    assert sent == [("page.trigger", "tier2-key", base),
+                    ("page.trigger", "tier1-key", f"{base}-tier1"),
+                    ("page.resolve", "tier2-key", base),
+                    ("page.resolve", "tier1-key", f"{base}-tier1")]
 
 
 def test_an_acknowledgement_reaches_the_outbox_once(ctx: JobContext,
@@ -277,7 +314,7 @@ def test_a_taken_over_incident_keeps_its_name_but_tracks_components(
     [incident] = incidents(ctx)
     assert (incident.title, incident.public_message) == ("Login problems", "We know.")
     assert {c.component for c in incident.components} == {"auth", "orders"}
-    assert len(pages(ctx)) == 2
+    assert len(pages(ctx)) == 1  # the same key: the open alert links to the incident
 
 
 def test_a_manual_resolution_is_not_undone_while_the_same_failure_lasts(
@@ -293,8 +330,11 @@ def test_a_manual_resolution_is_not_undone_while_the_same_failure_lasts(
     set_states(ctx, START + timedelta(minutes=3), "operational", [("carts", EU)])
     set_states(ctx, START + timedelta(minutes=4), "major_outage", [("carts", EU)])
     run_at(ctx, clock, START + timedelta(minutes=4, seconds=1))
-    assert len(incidents(ctx)) == 2
-    assert [e for e, _, _ in pages(ctx)] == ["page.trigger", "page.resolve", "page.trigger"]
+    [again] = incidents(ctx)  # within incident_reopen_s: the same episode, reopened
+    assert (again.id, again.resolved_at, again.status) == (incident.id, None, "investigating")
+    # PagerDuty never got the resolve (still unsent): it is taken back, no second trigger.
+    assert [(e, r.status) for e, r, _ in rows(ctx)] == [("page.trigger", "pending"),
+                                                        ("page.resolve", "withdrawn")]
 
 
 def test_state_changes_are_claimed_once(ctx: JobContext) -> None:
