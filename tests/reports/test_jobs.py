@@ -108,7 +108,8 @@ def test_a_burn_an_outage_explains_is_a_note_on_that_incident_not_a_page(
     with session_scope(make_session_factory(fresh_engine)) as session:
         [only] = session.scalars(select(Incident))
         notes = [u.body for u in only.updates if u.internal]
-    assert len(notes) == 4 and all("no separate page" in n for n in notes)
+    assert len(notes) == 4
+    assert all("no separate page" in n for n in notes)
     clock.advance(timedelta(minutes=1))
     assert evaluate_burn_rates(ctx) == 0  # noted once
 
