@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from core.auth import create_token, create_user, parse_role
 from core.clock import SystemClock
@@ -17,6 +20,18 @@ def settings_from(ctx: click.Context) -> Settings:
     """Settings for a command: the environment, over the file given to `--config`."""
     config_file: Path | None = ctx.find_root().obj
     return load_settings(config_file=config_file)
+
+
+@contextmanager
+def operator_session(settings: Settings) -> Iterator[Session]:
+    """One transaction on the configured database, its engine closed afterwards (a command
+    leaves no connection behind)."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @click.group("db")
@@ -81,9 +96,7 @@ def user_group() -> None:
 @click.pass_context
 def user_create(ctx: click.Context, email: str, role: str, name: str, password: str) -> None:
     """Create a user (the first admin, support engineers, account managers)."""
-    settings = settings_from(ctx)
-    factory = make_session_factory(make_engine(settings.effective_database_url))
-    with session_scope(factory) as session:
+    with operator_session(settings_from(ctx)) as session:
         user = create_user(session, email=email, role=parse_role(role), name=name,
                            password=password or None, now=SystemClock().now())
         click.echo(f"created user {user.id} <{user.email}> with role {user.role}")
@@ -106,9 +119,7 @@ def token_create(ctx: click.Context, email: str, name: str,
     """Create an API token and print its secret (it cannot be shown again)."""
     from sqlalchemy import select
 
-    settings = settings_from(ctx)
-    factory = make_session_factory(make_engine(settings.effective_database_url))
-    with session_scope(factory) as session:
+    with operator_session(settings_from(ctx)) as session:
         user = session.scalar(select(User).where(User.email == email.strip().lower()))
         if user is None:
             raise click.ClickException(f"no user with e-mail {email}")
