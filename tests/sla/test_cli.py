@@ -17,9 +17,15 @@ from sla.export import LINE_FIELDS
 from tests.sla.builders import at, check, check_line, every_30s, write_lines
 
 REPO = Path(__file__).resolve().parents[2]
-VECTORS = REPO.parent / "shared" / "sla-vectors"
+#: The shared SLA test vectors, copied into the repository (tests/sla/vectors/ORIGIN.md).
+VECTORS = Path(__file__).resolve().parent / "vectors"
 CASES = sorted(path for path in VECTORS.glob("*") if (path / "expected.json").is_file())
 LINE = check_line(check("loc-a", at(0), True)).decode().strip()
+
+
+def test_the_vectors_are_in_the_repository() -> None:
+    """A clone outside the workspace has no ../shared: the cases must not vanish silently."""
+    assert len(CASES) >= 4
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
