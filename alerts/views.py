@@ -7,26 +7,43 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from alerts.models import OutboxRow
+from core.config import Settings
 from core.errors import BellwetherError
 from core.login import require_user
 from core.models import Role
 from core.openapi import operation
-from core.web import request_session, require_role
+from core.web import current_runtime, request_session, require_role
 from status.models import Subscriber
 
 bp = Blueprint("alerts", __name__)
 STATUSES = ("pending", "sending", "delivered", "dead")
 
 
-def _row_json(row: OutboxRow) -> dict[str, Any]:
-    return {"id": row.id, "key": row.key, "channel": row.channel, "event_type": row.event_type,
+#: The settings that hold each tier's PagerDuty routing key (named, never shown).
+ROUTING_KEY_VARIABLES = {"tier1": "BELLWETHER_PAGERDUTY_ROUTING_KEY_TIER1",
+                         "tier2": "BELLWETHER_PAGERDUTY_ROUTING_KEY_TIER2"}
+
+
+def _routing_name(recipient: str, settings: Settings) -> str:
+    """Which tier's key a page went to, by name: the key itself is a secret."""
+    keys = {"tier1": settings.pagerduty_routing_key_tier1,
+            "tier2": settings.pagerduty_routing_key_tier2}
+    return next((name for name, key in keys.items() if key and key == recipient), "other")
+
+
+def _row_json(row: OutboxRow, settings: Settings) -> dict[str, Any]:
+    body = {"id": row.id, "key": row.key, "channel": row.channel, "event_type": row.event_type,
             "ordering_key": row.ordering_key, "status": row.status, "attempts": row.attempts,
             "created_at": row.created_at.isoformat(),
             "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
             "next_attempt_at": row.next_attempt_at.isoformat(), "last_error": row.last_error}
+    if row.channel == "pagerduty":
+        body["dedup_key"] = (row.payload or {}).get("dedup_key")
+        body["routing"] = _routing_name(row.recipient, settings)
+    return body
 
 
 def _since() -> datetime | None:
@@ -59,7 +76,33 @@ def outbox() -> Any:
         query = query.where(OutboxRow.status == status)
     if request.args.get("channel"):
         query = query.where(OutboxRow.channel == request.args["channel"])
-    return jsonify({"rows": [_row_json(row) for row in request_session().scalars(query)]})
+    settings = current_runtime().settings
+    return jsonify({"rows": [_row_json(row, settings)
+                             for row in request_session().scalars(query)]})
+
+
+@bp.get("/api/v1/paging")
+@operation(tags=("alerts",))
+@require_role(Role.SUPPORT)
+def paging() -> Any:
+    """Who can hear of an outage here: whether each tier's PagerDuty routing key and SMTP are
+    configured (never the keys), how many subscribers are live, and the probe interval, so a
+    drill can say "paging is not configured" instead of counting 0 pages."""
+    settings = current_runtime().settings
+    keys = {"tier1": settings.pagerduty_routing_key_tier1,
+            "tier2": settings.pagerduty_routing_key_tier2}
+    live = request_session().execute(
+        select(Subscriber.kind, func.count()).where(
+            Subscriber.confirmed_at.is_not(None), Subscriber.unsubscribed_at.is_(None),
+            Subscriber.disabled_at.is_(None)).group_by(Subscriber.kind))
+    return jsonify({
+        "pagerduty": {tier: {"configured": bool(keys[tier]), "setting": variable}
+                      for tier, variable in ROUTING_KEY_VARIABLES.items()},
+        "email": {"configured": settings.smtp_url is not None,
+                  "setting": "BELLWETHER_SMTP_URL"},
+        "subscribers": {kind: int(count) for kind, count in live},
+        "probe_interval_s": settings.probe_interval_s,
+        "confirmations": settings.confirmations})
 
 
 def failing_subscribers() -> list[Subscriber]:

@@ -6,6 +6,11 @@ minutes booked.
 2. Inject the fault; poll states, incidents and the outbox until what is expected has
    happened (or, for drills that expect nothing, for a hold period to see nothing does).
 3. Clear the fault; wait until the incident resolves and the rollups cover the drill.
+
+Every PagerDuty trigger the instance sent in the drill's window counts, burn-rate and
+no-data ones included: a paging storm is exactly what a drill is for. The probe interval,
+whether paging is configured and whether anyone subscribed come from the instance
+(`drills.instance`), so a drill says "paging is not configured" rather than "0 pages".
 """
 
 from __future__ import annotations
@@ -17,7 +22,42 @@ from typing import Any
 
 from core.clock import Clock
 from core.remote import RemoteApi
+from drills.instance import InstanceFacts, read_facts
 from drills.scenarios import Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One PagerDuty alert (a dedup_key) the drill saw triggered, and on which key."""
+
+    dedup_key: str
+    routing: str
+    triggers: int
+
+    def describe(self) -> str:
+        times = f" ×{self.triggers}" if self.triggers > 1 else ""
+        return f"{self.dedup_key} on {self.routing}{times}"
+
+
+def count_triggers(rows: list[dict[str, Any]]) -> list[Alert]:
+    """Every trigger among outbox rows, by dedup_key and routing key; nothing left out.
+
+    Rows from a server that does not name the dedup_key fall back to the ordering key.
+
+    >>> rows = [{"channel": "pagerduty", "event_type": "page.trigger", "dedup_key": "k",
+    ...          "routing": "tier1"}] * 2 + [{"channel": "pagerduty",
+    ...          "event_type": "page.resolve", "dedup_key": "k", "routing": "tier1"}]
+    >>> count_triggers(rows)
+    [Alert(dedup_key='k', routing='tier1', triggers=2)]
+    """
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.get("channel") != "pagerduty" or row.get("event_type") != "page.trigger":
+            continue
+        key = (str(row.get("dedup_key") or row.get("ordering_key")),
+               str(row.get("routing") or "?"))
+        seen[key] = seen.get(key, 0) + 1
+    return [Alert(dedup, routing, n) for (dedup, routing), n in sorted(seen.items())]
 
 
 @dataclass
@@ -35,7 +75,8 @@ class DrillResult:
     page_s: float | None = None
     notify_s: float | None = None
     resolve_s: float | None = None
-    pages: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     down_minutes: int | None = None
     down_by_component: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -45,24 +86,43 @@ class DrillResult:
         return not self.problems
 
     @property
+    def pages(self) -> int:
+        """Distinct alerts triggered (a later trigger of one dedup_key updates it)."""
+        return len({a.dedup_key for a in self.alerts})
+
+    @property
+    def paged(self) -> str:
+        """The pages as one cell: "1 page: bellwether-incident-3 on tier1", or why none."""
+        if not self.alerts:
+            gaps = [n for n in self.notes if n.startswith("paging is not configured")]
+            return gaps[0] if gaps else "0 pages"
+        plural = "" if self.pages == 1 else "s"
+        return f"{self.pages} page{plural}: " + ", ".join(a.describe() for a in self.alerts)
+
+    @property
     def observed(self) -> str:
         states = ", ".join(f"{c} {'→'.join(s)}" for c, s in sorted(self.states_seen.items())
                            ) or "all operational"
         titles = "; ".join(str(i.get("title")) for i in self.incidents)
         incident = f"{len(self.incidents)} incident(s): {titles}" if self.incidents \
             else "no incident"
-        return f"{states}; {incident}; {self.pages} page(s)"
+        notes = "".join(f"; {n}" for n in self.notes
+                        if not n.startswith("paging is not configured"))
+        return f"{states}; {incident}{notes}"
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "title": self.title, "expected": self.expected,
-                "observed": self.observed, "passed": self.passed,
+                "observed": self.observed, "paged": self.paged, "passed": self.passed,
                 "injected_at": self.injected_at.isoformat(),
                 "cleared_at": self.cleared_at.isoformat() if self.cleared_at else None,
                 "time_to_detect_s": self.detect_s, "time_to_page_s": self.page_s,
                 "time_to_notify_s": self.notify_s, "time_to_resolve_s": self.resolve_s,
                 "sla_down_minutes": self.down_minutes,
                 "sla_down_minutes_by_component": self.down_by_component,
-                "states_seen": self.states_seen, "problems": self.problems}
+                "states_seen": self.states_seen, "problems": self.problems,
+                "pages": self.pages, "notes": self.notes,
+                "alerts": [{"dedup_key": a.dedup_key, "routing": a.routing,
+                            "triggers": a.triggers} for a in self.alerts]}
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -72,10 +132,14 @@ def _parse(value: str | None) -> datetime | None:
 class Drill:
     """One scenario against one region of a running instance."""
 
-    def __init__(self, api: RemoteApi, clock: Clock, region: str, interval_s: float,
-                 say: Callable[[str], None] = lambda _line: None) -> None:
-        self.api, self.clock, self.region = api, clock, region
-        self.interval_s, self.say = interval_s, say
+    def __init__(self, api: RemoteApi, clock: Clock, region: str,
+                 interval_s: float | None = None,
+                 say: Callable[[str], None] = lambda _line: None,
+                 facts: InstanceFacts | None = None) -> None:
+        """`interval_s` overrides the probe interval read from the instance."""
+        self.api, self.clock, self.region, self.say = api, clock, region, say
+        self.facts = facts or read_facts(api, region, interval_s or 30.0)
+        self.interval_s = interval_s or self.facts.interval_s
 
     # --- reading the instance ---------------------------------------------------------------
 
@@ -85,13 +149,12 @@ class Drill:
                 if r["region"] == self.region and r["component"] in watched}
 
     def incidents_since(self, since: datetime) -> list[dict[str, Any]]:
-        """Incidents about outages opened since `since` in the region. Burn-rate alerts are
-        left out: they follow from the downtime of earlier drills, by design (spec §7)."""
+        """Every incident opened since `since` touching the region, burn-rate ones included:
+        they belong to the outage's incident, or they are the storm the drill must show."""
         rows = self.api.call("GET", "/api/v1/incidents", params={"state": "all",
                                                                  "limit": "50"})
         return [i for i in rows["incidents"]
                 if (_parse(i["timeline"]["opened_at"]) or since) >= since
-                and i.get("origin") != "burn_rate"
                 and any(c["region"] == self.region for c in i["components"])]
 
     def outbox_since(self, since: datetime) -> list[dict[str, Any]]:
@@ -121,16 +184,30 @@ class Drill:
                               json={**scenario.fault, "region": self.region})
         result = DrillResult(scenario.name, scenario.title, scenario.expected,
                              self.clock.now())
+        result.notes = self._gaps(scenario)
+        for note in result.notes:
+            self.say(f"  {note}")
         try:
             self._watch(scenario, result)
         finally:
             self.api.call("DELETE", f"/api/v1/faults/{fault['id']}")
             result.cleared_at = self.clock.now()
         self._recover(scenario, result)
+        # Triggers after the fault was cleared (a re-page, a late burn-rate alert) count too.
+        result.alerts = count_triggers(self.outbox_since(
+            result.injected_at - timedelta(seconds=1)))
         self._judge(scenario, result)
         verdict = "as expected" if result.passed else "; ".join(result.problems)
-        self.say(f"  {result.observed} — {verdict}")
+        self.say(f"  {result.observed}; {result.paged} — {verdict}")
         return result
+
+    def _gaps(self, scenario: Scenario) -> list[str]:
+        """What this instance cannot show of the drill (one line each)."""
+        if not scenario.expect_incident:
+            gap = self.facts.paging_gap(None)
+            return [gap] if gap else []
+        gaps = [self.facts.paging_gap(scenario.root), self.facts.notice_gap()]
+        return [g for g in gaps if g]
 
     def _fresh_minute(self, scenario: Scenario) -> None:
         """Start in a minute that no earlier drill booked downtime in, so the SLA minutes
@@ -180,11 +257,10 @@ class Drill:
     def _paging(self, result: DrillResult, start: datetime) -> None:
         result.incidents = self.incidents_since(start - timedelta(seconds=1))
         rows = self.outbox_since(start - timedelta(seconds=1))
-        mine = {f"incident-{i['id']}" for i in result.incidents}
+        result.alerts = count_triggers(rows)
         triggers = [r for r in rows if r["channel"] == "pagerduty"
-                    and r["event_type"] == "page.trigger" and r["ordering_key"] in mine]
-        result.pages = len({r["ordering_key"] for r in triggers})
-        for row in triggers:
+                    and r["event_type"] == "page.trigger"]
+        for row in sorted(triggers, key=lambda r: str(r["delivered_at"] or "~")):
             delivered = _parse(row["delivered_at"])
             if delivered and result.page_s is None:
                 result.page_s = (delivered - start).total_seconds()
@@ -260,9 +336,10 @@ def _incident_problems(scenario: Scenario, result: DrillResult) -> list[str]:
         problems.append(f"{len(result.incidents)} incidents instead of one")
     elif scenario.root and scenario.root not in str(result.incidents[0]["title"]):
         problems.append(f"the incident is not named after {scenario.root}")
-    if result.pages != 1:
-        problems.append(f"{result.pages} pages instead of one")
-    if result.notify_s is None:
+    paging_off = any(n.startswith("paging is not configured") for n in result.notes)
+    if result.pages != 1 and not (paging_off and result.pages == 0):
+        problems.append(f"{result.paged} instead of one page")
+    if result.notify_s is None and "no subscribers: notices not measured" not in result.notes:
         problems.append("no subscriber was notified")
     if result.resolve_s is None:
         problems.append("the incident did not resolve itself")
@@ -275,7 +352,7 @@ def _calm_problems(result: DrillResult) -> list[str]:
     if result.incidents:
         problems.append(f"{len(result.incidents)} incident(s) where none belong")
     if result.pages:
-        problems.append(f"{result.pages} page(s) where none belong")
+        problems.append(f"{result.paged} where none belong")
     if result.down_by_component:
         booked = ", ".join(f"{c} {n}" for c, n in sorted(result.down_by_component.items()))
         problems.append(f"SLA down minutes booked: {booked}")
