@@ -29,6 +29,9 @@ class Settings:
     http_port: int = 8000
     probe_interval_s: int = 30
     confirmations: int = 2
+    #: Seconds between confirmation re-checks after a failed check, until the failure run is
+    #: confirmed or a check passes (then the probe's own interval resumes).
+    retry_interval_s: int = 5
     admin_token: str | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com"
     pagerduty_ca_bundle: str | None = None
@@ -137,6 +140,7 @@ TABLE: tuple[tuple[str, str, Parser], ...] = (
     ("http_port", "BELLWETHER_HTTP_PORT", parse_int(0, 65535)),
     ("probe_interval_s", "BELLWETHER_PROBE_INTERVAL_S", parse_int(1, 86400)),
     ("confirmations", "BELLWETHER_CONFIRMATIONS", parse_int(1, 100)),
+    ("retry_interval_s", "BELLWETHER_RETRY_INTERVAL_S", parse_int(1, 3600)),
     ("admin_token", "BELLWETHER_ADMIN_TOKEN", parse_optional),
     ("pagerduty_events_url", "BELLWETHER_PAGERDUTY_EVENTS_URL", parse_https_url),
     ("pagerduty_ca_bundle", "BELLWETHER_PAGERDUTY_CA_BUNDLE", parse_optional),

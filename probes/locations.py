@@ -10,6 +10,13 @@ than a core can run is split into shards: `Shard(i, n)` owns the jobs whose
 `crc32(job_id) % n == i`, and n processes with shards 0..n-1 run every job exactly once.
 A check that waits for a free runner slot longer than a tenth of its interval is counted
 (`late`): the location is saturated, and the count says so before the SLA sees gaps.
+
+Confirm fast, probe slow: after a failed check the job re-checks every `retry_interval_s`
+until its failure run is confirmed or a check passes, and the first failure of a run also
+asks the other locations of that (component, region) to re-check right away (Better
+Stack's "confirm from other locations"). A region outage at a 30 s interval is confirmed
+a few seconds after the first location sees it, not two intervals later. The extra checks
+are ordinary checks (`Confirmations` decides which; the scheduler runs them).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Protocol
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.clock import Clock
@@ -99,6 +107,47 @@ def waited_too_long(wait_s: float, interval_s: int) -> bool:
     return wait_s > interval_s * LATE_FRACTION
 
 
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """A confirmation check to run: which job, and after how many seconds."""
+
+    job_id: str
+    delay_s: float
+
+
+class Confirmations:
+    """Which confirmation re-checks a finished check asks for (pure: no loop, no clock).
+
+    A failure that leaves its job's run short of `confirmations` re-checks the job after
+    `retry_interval_s`; the first failure of a run also re-checks, at once, the jobs of the
+    same (component, region) that are not failing (`pair_jobs`). A pass ends the run.
+
+    >>> c = Confirmations(confirmations=2, retry_interval_s=5)
+    >>> c.after("p@a", False, ["p@a", "p@b"])
+    [Recheck(job_id='p@a', delay_s=5), Recheck(job_id='p@b', delay_s=0.0)]
+    >>> c.after("p@a", False, ["p@a", "p@b"]), c.after("p@b", True, ["p@a", "p@b"])
+    ([], [])
+    """
+
+    def __init__(self, confirmations: int, retry_interval_s: float) -> None:
+        self.confirmations = confirmations
+        self.retry_interval_s = retry_interval_s
+        self.runs: dict[str, int] = {}
+
+    def after(self, job_id: str, ok: bool, pair_jobs: Sequence[str]) -> list[Recheck]:
+        if ok:
+            self.runs.pop(job_id, None)
+            return []
+        run = self.runs[job_id] = self.runs.get(job_id, 0) + 1
+        wanted = []
+        if run < self.confirmations:
+            wanted.append(Recheck(job_id, self.retry_interval_s))
+        if run == 1:
+            wanted += [Recheck(other, 0.0) for other in pair_jobs
+                       if other != job_id and not self.runs.get(other)]
+        return wanted
+
+
 class ProbeScheduler:
     """Runs probes × locations (this process's `shard` of them) on one asyncio loop.
 
@@ -111,8 +160,13 @@ class ProbeScheduler:
                  sink: CheckSink, clock: Clock, is_cut: Callable[[str, str], bool],
                  concurrency: int = 32,
                  observe: Callable[[CheckResult, float], None] | None = None,
-                 shard: Shard = EVERY_JOB) -> None:
+                 shard: Shard = EVERY_JOB, confirmations: int = 2,
+                 retry_interval_s: float = 5.0) -> None:
         self.probes = {probe.name: probe for probe in probes if probe.enabled}
+        self.confirming = Confirmations(confirmations, retry_interval_s)
+        self.rechecks = 0  # confirmation checks run (ordinary checks, counted apart)
+        self._pending: set[str] = set()  # jobs with a confirmation check due
+        self._scheduled = 0
         self.contexts = {ctx.location: ctx for ctx in contexts}
         self.sink, self.clock, self.is_cut = sink, clock, is_cut
         self.concurrency = concurrency
@@ -212,6 +266,21 @@ class ProbeScheduler:
             self._count_late()
 
     async def _run(self, probe_name: str, location: str) -> None:
+        """A scheduled check: its intended slot is the interval's."""
+        probe = self.probes.get(probe_name)
+        if probe is None:
+            return
+        intended = intended_slot(self._firsts[f"{probe_name}@{location}"], probe.interval_s,
+                                 self.clock.now())
+        await self._check(probe_name, location, intended)
+
+    async def _recheck(self, probe_name: str, location: str, due: datetime) -> None:
+        """A confirmation check: its intended slot is when it was due."""
+        self._pending.discard(f"{probe_name}@{location}")
+        self.rechecks += 1
+        await self._check(probe_name, location, due)
+
+    async def _check(self, probe_name: str, location: str, intended: datetime) -> None:
         task = asyncio.current_task()
         assert task is not None
         assert self._semaphore is not None
@@ -220,9 +289,6 @@ class ProbeScheduler:
             probe = self.probes.get(probe_name)
             if probe is None:
                 return
-            now = self.clock.now()
-            intended = intended_slot(self._firsts[f"{probe_name}@{location}"],
-                                     probe.interval_s, now)
             await self._take_slot(probe.interval_s)
             try:
                 check = await run_check(probe, self.contexts[location],
@@ -234,10 +300,37 @@ class ProbeScheduler:
             if self.observe is not None:
                 self.observe(check, lag)
             self.sink.put([check])
+            self._confirm(probe, f"{probe_name}@{location}", check.ok)
         except Exception:  # one broken probe must not stop the others
             log.exception("probe %s from %s failed to run", probe_name, location)
         finally:
             self._in_flight.discard(task)
+
+    def _pair_jobs(self, probe: ProbeSpec) -> list[str]:
+        """This shard's jobs of every probe of `probe`'s (component, region)."""
+        return [job_id for other in self.probes.values()
+                if (other.component, other.region) == (probe.component, probe.region)
+                for location in self.contexts
+                if self.shard.owns(job_id := f"{other.name}@{location}")]
+
+    def _confirm(self, probe: ProbeSpec, job_id: str, ok: bool) -> None:
+        """Schedule the confirmation checks this result asks for (one pending per job)."""
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        for recheck in self.confirming.after(job_id, ok, self._pair_jobs(probe)):
+            if recheck.job_id in self._pending or recheck.delay_s >= probe.interval_s:
+                continue  # already due, or the probe's own interval comes as soon
+            name, _, location = recheck.job_id.rpartition("@")
+            if name not in self.probes or location not in self.contexts:
+                continue
+            self._pending.add(recheck.job_id)
+            due = self.clock.now() + timedelta(seconds=recheck.delay_s)
+            # An id of its own: one still finishing must not make APScheduler skip this one.
+            self._scheduled += 1
+            job_id = f"{recheck.job_id}#confirm-{self._scheduled}"
+            self._scheduler.add_job(
+                self._recheck, DateTrigger(run_date=due), args=[name, location, due],
+                id=job_id, name=job_id, misfire_grace_time=None)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop scheduling, let checks in flight finish, close the clients."""

@@ -80,7 +80,9 @@ class ProbeService:
         self.scheduler = ProbeScheduler(
             probes, contexts, self.writer, self.clock,
             is_cut=lambda location, region: self.fleet.faults().partitioned(location, region),
-            observe=self.observe, shard=self.shard)
+            observe=self.observe, shard=self.shard,
+            confirmations=self.settings.confirmations,
+            retry_interval_s=self.settings.retry_interval_s)
         self.scheduler.on_skip, self.scheduler.on_late = self.on_skip, self.on_late
         self.writer.start()
         self.scheduler.start()

@@ -12,6 +12,17 @@ from feedgen.feed import FeedGenerator
 from status.page import ComponentView, IncidentView, StatusPage
 
 PAGE_ID = "bellwether"
+#: Statuspage has no status for "we cannot see it": `no_data` (no fresh checks from a
+#: quorum of locations) is shown as the mildest status that is not `operational`, with the
+#: reason in the component's description (README, "Data delayed").
+STATUSPAGE_STATUS = {"no_data": "degraded_performance"}
+DELAYED_NOTE = ("data delayed: Bellwether has no fresh checks from a majority of its probe "
+                "locations, so it cannot say whether this component works")
+
+
+def statuspage_status(state: str) -> str:
+    """The contract's component status for a live state (never `operational` for no_data)."""
+    return STATUSPAGE_STATUS.get(state, state)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -28,10 +39,13 @@ def component_id(component: str, region: str) -> str:
 
 
 def component_json(view: ComponentView, position: int) -> dict[str, Any]:
+    description = f"{view.component} in {view.region}, tier {view.tier}"
+    if view.state == "no_data":
+        description += f"; {DELAYED_NOTE}"
     return {"id": component_id(view.component, view.region), "name": view.name,
-            "status": view.state, "created_at": _time(view.since),
+            "status": statuspage_status(view.state), "created_at": _time(view.since),
             "updated_at": _time(view.since), "position": position,
-            "description": f"{view.component} in {view.region}, tier {view.tier}",
+            "description": description,
             "showcase": True, "start_date": None, "group_id": None, "page_id": PAGE_ID,
             "group": False, "only_show_if_degraded": False,
             "uptime_90d_pct": None if view.uptime_pct is None else float(
@@ -40,7 +54,7 @@ def component_json(view: ComponentView, position: int) -> dict[str, Any]:
 
 def _affected(incident: IncidentView) -> list[dict[str, Any]]:
     return [{"code": component_id(c, r), "name": f"{c} ({r})", "old_status": "operational",
-             "new_status": state} for c, r, state in incident.components]
+             "new_status": statuspage_status(state)} for c, r, state in incident.components]
 
 
 def incident_json(incident: IncidentView) -> dict[str, Any]:
@@ -56,7 +70,8 @@ def incident_json(incident: IncidentView) -> dict[str, Any]:
              "created_at": _time(u.created_at), "updated_at": _time(u.created_at),
              "display_at": _time(u.created_at), "affected_components": _affected(incident)}
             for u in sorted(incident.updates, key=lambda u: u.created_at, reverse=True)],
-        "components": [{"id": component_id(c, r), "name": f"{c} ({r})", "status": state}
+        "components": [{"id": component_id(c, r), "name": f"{c} ({r})",
+                        "status": statuspage_status(state)}
                        for c, r, state in incident.components],
     }
     if incident.kind == "maintenance":

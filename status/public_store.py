@@ -70,7 +70,8 @@ def incident_view(row: Incident) -> IncidentView:
         id=row.id, title=row.title, status=row.status, impact=row.impact,
         started_at=row.opened_at, updated_at=row.updated_at, resolved_at=row.resolved_at,
         components=tuple((c.component, c.region, c.state) for c in row.components),
-        updates=tuple(UpdateView(u.id, u.status, u.body, u.created_at) for u in row.updates))
+        updates=tuple(UpdateView(u.id, u.status, u.body, u.created_at) for u in row.updates),
+        origin=row.origin)
 
 
 def maintenance_view(window: Window, all_pairs: Sequence[tuple[str, str]],
