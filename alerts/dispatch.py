@@ -5,6 +5,21 @@ conditional claim, and a claim older than the lease is taken again (the worker d
 send may or may not have happened, which is the contract's one allowed repeat). Rows with
 the same `ordering_key` go out one at a time, in id order.
 
+Pages first, in a lane of their own. Every row sits in a lane (`OutboxRow.priority`, set
+by `alerts.outbox.enqueue` from the channel): 0 for PagerDuty events, 1 for subscriber
+notices. A claim takes the lower lane first, but that alone would not do: a pass waits for
+every row it holds, and a notices pass can hold eight webhooks that hang until their 10 s
+timeout while ten thousand emails written before the trigger wait their turn. So a
+dispatcher serves a range of lanes (`Lanes`), and the jobs (alerts.jobs) run two of them
+side by side, each with its own pool: `alerts.pages` claims only the page lane, every
+0.25 s, a few rows at a time; `alerts.dispatch` runs a page-lane pass and then a pass that
+claims only the notice lanes (so one run by hand still delivers everything, pages first).
+A page then waits at most for the next pages pass, never for a notice in hand nor for a
+notices pass stuck on hanging receivers. Every pass takes rows by the same claim, so no
+row is sent twice whichever pass (or worker) takes it. The "first in line" rule comes
+before the lanes: a row waits behind an earlier undelivered row of its ordering key even
+in another lane (pages and notices never share one).
+
 The bookkeeping is done in groups, since it cost more than the sending: one statement
 claims a group of rows and records their attempts, one query loads their subscribers, and
 outcomes that finish while another group is being written are written together.
@@ -24,10 +39,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from alerts.models import OutboxRow
+from alerts.outbox import NOTICE_LANE, PAGE_LANE
 from alerts.senders import Delivery, DeliveryError, KeepsConnections, Sender
 from core.clock import Clock
 from core.db import SessionFactory, session_scope
@@ -51,6 +78,42 @@ BATCH = 32
 #: How long one pass keeps claiming while claims come back full: under the job's 1 s
 #: interval, so a pass ends before the next one is due and shutdown never waits on a backlog.
 PASS_TIME = timedelta(seconds=0.75)
+#: The page lane's pool, claims and pass: pages are few, and a pass that ends quickly lets
+#: the next one (every 0.25 s) take a page that arrived meanwhile.
+PAGE_POOL_SIZE = 4
+PAGE_BATCH = 8
+PAGE_PASS_TIME = timedelta(seconds=0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class Lanes:
+    """The lanes a dispatcher claims from: `lowest` to `highest` inclusive (None: every lane
+    above)."""
+
+    lowest: int = PAGE_LANE
+    highest: int | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """The claim's condition on the lane."""
+        if self.highest == self.lowest:
+            return [OutboxRow.priority == self.lowest]
+        conditions = [OutboxRow.priority >= self.lowest]
+        if self.highest is not None:
+            conditions.append(OutboxRow.priority <= self.highest)
+        return conditions
+
+    def order(self) -> list[InstrumentedAttribute[int]]:
+        """The page lane ahead of the others, then id order. Lanes above the page lane are
+        read in id order alone: PostgreSQL then walks the primary key and stops at the
+        limit, where ordering by lane first would sort the whole backlog on every claim."""
+        if self.lowest == PAGE_LANE and self.highest != PAGE_LANE:
+            return [OutboxRow.priority, OutboxRow.id]
+        return [OutboxRow.id]
+
+
+EVERY_LANE = Lanes()
+PAGES_ONLY = Lanes(PAGE_LANE, PAGE_LANE)
+NOTICES_ONLY = Lanes(NOTICE_LANE)
 
 
 def next_attempt_at(attempts: int, now: datetime, jitter: float = 0.0,
@@ -68,30 +131,38 @@ def next_attempt_at(attempts: int, now: datetime, jitter: float = 0.0,
 
 
 def _due_ids(session: Session, now: datetime, limit: int, lease: timedelta,
-             exclude: Collection[int] = ()) -> list[int]:
-    """Ids of rows that may be claimed: due, unclaimed (or a stale claim), and first in line
-    for their ordering key, leaving out `exclude` (the caller's own rows in flight). On
-    PostgreSQL, rows another worker is claiming are skipped."""
+             exclude: Collection[int] = (), lanes: Lanes = EVERY_LANE) -> list[int]:
+    """Ids of rows that may be claimed: in `lanes`, due, unclaimed (or a stale claim), and
+    first in line for their ordering key, leaving out `exclude` (the caller's own rows in
+    flight); the lower lane first, then in id order. On PostgreSQL, rows another worker is
+    claiming are skipped."""
     earlier = aliased(OutboxRow)
     blocked = exists().where(earlier.ordering_key == OutboxRow.ordering_key,
                              earlier.id < OutboxRow.id, earlier.status.in_(UNDELIVERED))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    due: ColumnElement[bool] = OutboxRow.next_attempt_at <= now
+    if not postgres:
+        # Most undelivered rows are due: saying so makes SQLite (no statistics) search the
+        # lane index, not read every due row of a backlog to find the few pages.
+        due = func.likely(due, type_=Boolean)
     query = (select(OutboxRow.id)
-             .where(OutboxRow.status.in_(UNDELIVERED), OutboxRow.next_attempt_at <= now,
+             .where(OutboxRow.status.in_(UNDELIVERED), due,
                     or_(OutboxRow.claimed_by.is_(None), OutboxRow.claimed_at < now - lease),
-                    ~blocked)
-             .order_by(OutboxRow.id).limit(limit))
+                    ~blocked, *lanes.where())
+             .order_by(*lanes.order()).limit(limit))
     if exclude:
         query = query.where(OutboxRow.id.not_in(list(exclude)))
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         query = query.with_for_update(skip_locked=True, of=OutboxRow)
     return list(session.scalars(query))
 
 
 def _take(session: Session, worker: str, now: datetime, limit: int, lease: timedelta,
-          exclude: Collection[int], values: Mapping[str, Any]) -> list[Delivery]:
+          exclude: Collection[int], values: Mapping[str, Any],
+          lanes: Lanes = EVERY_LANE) -> list[Delivery]:
     """Find due rows and take them with one UPDATE that repeats the "still free" condition,
     keeping only the rows it changed (another worker may have taken some in between)."""
-    due = _due_ids(session, now, limit, lease, exclude)
+    due = _due_ids(session, now, limit, lease, exclude, lanes)
     if not due:
         return []
     taken = set(session.scalars(
@@ -106,17 +177,17 @@ def _take(session: Session, worker: str, now: datetime, limit: int, lease: timed
     rows = session.execute(
         select(OutboxRow.id, OutboxRow.key, OutboxRow.channel, OutboxRow.recipient,
                OutboxRow.event_type, OutboxRow.payload, OutboxRow.attempts)
-        .where(OutboxRow.id.in_(taken)).order_by(OutboxRow.id))
+        .where(OutboxRow.id.in_(taken)).order_by(OutboxRow.priority, OutboxRow.id))
     return [Delivery(id=r.id, key=r.key, channel=r.channel, recipient=r.recipient,
                      event_type=r.event_type, payload=dict(r.payload), attempts=r.attempts)
             for r in rows]
 
 
 def claim_batch(session: Session, worker: str, now: datetime, limit: int = BATCH,
-                lease: timedelta = LEASE) -> list[Delivery]:
-    """Claim up to `limit` due rows for `worker` (attempts not yet recorded); the caller
-    commits."""
-    return _take(session, worker, now, limit, lease, (), {})
+                lease: timedelta = LEASE, lanes: Lanes = EVERY_LANE) -> list[Delivery]:
+    """Claim up to `limit` due rows of `lanes` for `worker` (attempts not yet recorded); the
+    caller commits."""
+    return _take(session, worker, now, limit, lease, (), {}, lanes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +201,13 @@ class Claimed:
 
 
 def claim_attempts(session: Session, worker: str, now: datetime, limit: int,
-                   lease: timedelta, exclude: Collection[int] = ()) -> list[Delivery]:
-    """Claim up to `limit` due rows and record their attempts in the same statement (status
-    "sending", attempts + 1): record before send. The caller commits, then sends at once."""
+                   lease: timedelta, exclude: Collection[int] = (),
+                   lanes: Lanes = EVERY_LANE) -> list[Delivery]:
+    """Claim up to `limit` due rows of `lanes` and record their attempts in the same
+    statement (status "sending", attempts + 1): record before send. The caller commits, then
+    sends at once."""
     return _take(session, worker, now, limit, lease, exclude,
-                 {"status": "sending", "attempts": OutboxRow.attempts + 1})
+                 {"status": "sending", "attempts": OutboxRow.attempts + 1}, lanes)
 
 
 def with_subscribers(session: Session, deliveries: Sequence[Delivery],
@@ -333,13 +406,15 @@ def worker_name() -> str:
 
 
 class Dispatcher:
-    """Routes claimed rows to the sender of their channel, a few at a time in a thread pool,
-    so a slow receiver holds up only its own row."""
+    """Routes claimed rows of its `lanes` to the sender of their channel, a few at a time in
+    a thread pool, so a slow receiver holds up only its own row."""
 
     def __init__(self, senders: Mapping[str, Sender], *, worker: str | None = None,
                  pool_size: int = POOL_SIZE, batch: int = BATCH, lease: timedelta = LEASE,
-                 pass_time: timedelta = PASS_TIME, rng: random.Random | None = None) -> None:
+                 pass_time: timedelta = PASS_TIME, rng: random.Random | None = None,
+                 lanes: Lanes = EVERY_LANE) -> None:
         self.senders = dict(senders)
+        self.lanes = lanes
         self.worker = worker or worker_name()
         self.pool_size = pool_size
         self.batch = batch
@@ -394,7 +469,7 @@ class Dispatcher:
                in_hand: Collection[int]) -> list[Claimed]:
         with session_scope(factory) as session:
             deliveries = claim_attempts(session, self.worker, clock.now(), limit, self.lease,
-                                        in_hand)
+                                        in_hand, self.lanes)
             prepared = with_subscribers(session, deliveries) if deliveries else []
         claimed_at = clock.monotonic()
         return [Claimed(delivery, refusal, claimed_at) for delivery, refusal in prepared]

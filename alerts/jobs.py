@@ -1,32 +1,76 @@
-"""The alerts package's background job: deliver what the outbox holds."""
+"""The alerts package's background jobs: deliver what the outbox holds, pages first.
+
+Two jobs, two dispatchers with pools of their own (see alerts.dispatch): `alerts.pages`
+sends the page lane alone every 0.25 s, so a page never waits for subscriber notices;
+`alerts.dispatch` sends everything else (after a page-lane pass of its own, so one run by
+hand delivers everything).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
-from alerts.dispatch import LEASE, Dispatcher
+from alerts.dispatch import (
+    LEASE,
+    NOTICES_ONLY,
+    PAGE_BATCH,
+    PAGE_PASS_TIME,
+    PAGE_POOL_SIZE,
+    PAGES_ONLY,
+    Dispatcher,
+)
 from alerts.senders import build_senders
 from core.scheduler import Job, JobContext
 
+PAGES_EVERY = timedelta(seconds=0.25)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneDispatchers:
+    """The page lane's dispatcher and the notice lanes', sharing one set of senders."""
+
+    pages: Dispatcher
+    notices: Dispatcher
+
+
+def dispatchers(ctx: JobContext) -> LaneDispatchers:
+    """The context's dispatchers, made on first use and kept in `ctx.parts`, so their worker
+    names are stable; senders from `ctx.parts["senders"]` or the settings. The two jobs may
+    ask at once: the first one stored wins."""
+    found = ctx.parts.get("outbox_dispatchers")
+    if isinstance(found, LaneDispatchers):
+        return found
+    senders = ctx.parts.get("senders") or build_senders(ctx.settings, ctx.clock)
+    lease = timedelta(seconds=float(ctx.settings.extra.get("outbox_lease_s",
+                                                           LEASE.total_seconds())))
+    made = LaneDispatchers(
+        pages=Dispatcher(senders, lease=lease, lanes=PAGES_ONLY, pool_size=PAGE_POOL_SIZE,
+                         batch=PAGE_BATCH, pass_time=PAGE_PASS_TIME),
+        notices=Dispatcher(senders, lease=lease, lanes=NOTICES_ONLY))
+    kept = ctx.parts.setdefault("outbox_dispatchers", made)
+    assert isinstance(kept, LaneDispatchers)
+    return kept
+
+
+def page_once(ctx: JobContext) -> int:
+    """One pass over the page lane: PagerDuty triggers, acknowledges and resolves, a few at
+    a time, for at most `PAGE_PASS_TIME`; how many were attempted."""
+    return dispatchers(ctx).pages.run_once(ctx.session_factory, ctx.clock)
+
 
 def dispatch_once(ctx: JobContext) -> int:
-    """One dispatcher pass: deliver due outbox rows, claiming again while claims come back
-    full, for at most `PASS_TIME` (under this job's 1 s interval); how many were attempted.
-
-    The dispatcher (and its senders, from `ctx.parts["senders"]` or the settings) is made
-    once per context and kept in `ctx.parts["dispatcher"]`, so its worker name is stable.
-    """
-    dispatcher = ctx.parts.get("dispatcher")
-    if not isinstance(dispatcher, Dispatcher):
-        senders = ctx.parts.get("senders") or build_senders(ctx.settings, ctx.clock)
-        lease = timedelta(seconds=float(ctx.settings.extra.get("outbox_lease_s",
-                                                               LEASE.total_seconds())))
-        dispatcher = Dispatcher(senders, lease=lease)
-        ctx.parts["dispatcher"] = dispatcher
-    return dispatcher.run_once(ctx.session_factory, ctx.clock)
+    """A page-lane pass, then one notice-lane pass: deliver due outbox rows, claiming again
+    while claims come back full, for at most `PASS_TIME` (under this job's 1 s interval);
+    how many were attempted."""
+    lanes = dispatchers(ctx)
+    attempted = lanes.pages.run_once(ctx.session_factory, ctx.clock)
+    return attempted + lanes.notices.run_once(ctx.session_factory, ctx.clock)
 
 
 JOBS = (
+    Job("alerts.pages", PAGES_EVERY, page_once,
+        "send PagerDuty events (the outbox's page lane) ahead of everything else"),
     Job("alerts.dispatch", timedelta(seconds=1), dispatch_once,
-        "deliver due outbox rows: PagerDuty events, emails, webhooks"),
+        "deliver due outbox rows: PagerDuty events first, then emails and webhooks"),
 )

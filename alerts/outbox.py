@@ -1,5 +1,10 @@
 """Writing to the outbox: record before send. The caller's transaction holds the change and
-its notices together, and the unique key makes a repeated enqueue a no-op."""
+its notices together, and the unique key makes a repeated enqueue a no-op.
+
+Every row goes in a lane (`OutboxRow.priority`) by its channel: PagerDuty events (triggers
+and their acknowledge / resolve) in the page lane, everything for subscribers in the
+notice lane. The dispatcher (alerts.dispatch) serves the page lane first and on its own, so
+a page never waits behind a fan-out written before it."""
 
 from __future__ import annotations
 
@@ -15,6 +20,18 @@ from sqlalchemy.orm import Session
 from alerts.models import OutboxRow
 
 CHANNELS = ("pagerduty", "email", "webhook")
+#: The lanes, lower first: pages and their follow-ups, then subscriber notices.
+PAGE_LANE = 0
+NOTICE_LANE = 1
+
+
+def lane_of(channel: str) -> int:
+    """The lane of a channel's rows: PagerDuty's is the page lane, every other the notices'.
+
+    >>> lane_of("pagerduty"), lane_of("email"), lane_of("webhook")
+    (0, 1, 1)
+    """
+    return PAGE_LANE if channel == "pagerduty" else NOTICE_LANE
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +53,8 @@ class Notice:
 
 
 def enqueue(session: Session, notices: Sequence[Notice], now: datetime) -> int:
-    """Add notices to the outbox in the caller's transaction; how many were new."""
+    """Add notices to the outbox in the caller's transaction, each in its channel's lane;
+    how many were new."""
     if not notices:
         return 0
     for notice in notices:
@@ -46,8 +64,8 @@ def enqueue(session: Session, notices: Sequence[Notice], now: datetime) -> int:
     known = set(session.scalars(select(OutboxRow.key).where(OutboxRow.key.in_(keys))))
     rows = [{"key": n.key, "channel": n.channel, "recipient": n.recipient,
              "event_type": n.event_type, "ordering_key": n.ordering_key,
-             "payload": dict(n.payload), "status": "pending", "attempts": 0,
-             "next_attempt_at": now, "created_at": now}
+             "priority": lane_of(n.channel), "payload": dict(n.payload), "status": "pending",
+             "attempts": 0, "next_attempt_at": now, "created_at": now}
             for n in notices if n.key not in known]
     if not rows:
         return 0
