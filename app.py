@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from commerce.api import bp as commerce_api
     from commerce.views import bp as commerce_views
     from core import headers
+    from core.job_runs import read_job_runs
     from core.login import bp as login_views
     from core.views import bp as core_views
     from core.web import close_request_session, register_error_handlers
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             return {key: row.state for key, row in states(session).items()}
 
     metrics.watch_states(read_states)
+    metrics.watch_job_runs(lambda: read_job_runs(runtime.session_factory))
     root = Path(__file__).parent
     app = Flask(__name__, template_folder=str(root / "templates"),
                 static_folder=str(root / "static"))

@@ -5,18 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
+from flask.blueprints import BlueprintSetupState
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.backup import RPO, list_backups
+from core.job_runs import EVALUATOR, evaluator_health, job_runs
 from core.jobs import backup_dir
 from core.openapi import build_document, operation
-from core.web import current_runtime, require_role
+from core.runtime import Runtime
+from core.web import current_runtime, request_session, require_role
 
 bp = Blueprint("core", __name__)
+STARTED_AT = "core.started_at"
+
+
+@bp.record_once
+def _remember_start(state: BlueprintSetupState) -> None:
+    """When this process's app was built: a young process is not blamed for a job's age."""
+    runtime = state.app.extensions.get("bellwether")
+    if isinstance(runtime, Runtime):
+        runtime.parts.setdefault(STARTED_AT, runtime.clock.now())
 
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    return jsonify({"status": "ok"})
+    """200 while the database answers and the evaluator runs; 503 with the reason when not.
+
+    The evaluator's last pass is read from `job_runs`, so `bellwether web` (which runs no
+    jobs) tells as well as `bellwether up` whether the workers' evaluation has stopped.
+    """
+    runtime = current_runtime()
+    now = runtime.clock.now()
+    try:
+        last = job_runs(request_session()).get(EVALUATOR)
+    except SQLAlchemyError as exc:
+        return jsonify({"status": "unavailable",
+                        "reason": f"database: {type(exc).__name__}"}), 503
+    last_run = last[0] if last else None
+    reason = evaluator_health(last_run, runtime.parts.get(STARTED_AT, now), now,
+                              runs_jobs=runtime.parts.get("probes") is not None)
+    body = {"status": "ok" if reason is None else "unavailable",
+            "evaluator_last_run_at": last_run.isoformat() if last_run else None}
+    if reason is not None:
+        return jsonify({**body, "reason": reason}), 503
+    return jsonify(body)
 
 
 @bp.get("/api/v1/openapi.json")

@@ -7,6 +7,7 @@ instances in one process never share counters.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -20,7 +21,8 @@ LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 
 class StateCollector(Collector):
-    """`bellwether_component_state`: 1 for the current state of each (component, region)."""
+    """`bellwether_component_state`: 1 for the current state of each (component, region);
+    the states include `no_data` (no fresh checks from a quorum of locations)."""
 
     def __init__(self, read_states: Callable[[], dict[tuple[str, str], str]]) -> None:
         self.read_states = read_states
@@ -33,6 +35,22 @@ class StateCollector(Collector):
             for state in State:
                 family.add_metric([component, region, state.value],
                                   1.0 if state.value == current else 0.0)
+        yield family
+
+
+class JobRunCollector(Collector):
+    """`bellwether_job_last_run_timestamp_seconds{job}`: when each job last ran, from
+    `job_runs` (any process's run), so an alert can fire when evaluation stops."""
+
+    def __init__(self, read_runs: Callable[[], dict[str, datetime]]) -> None:
+        self.read_runs = read_runs
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("bellwether_job_last_run_timestamp_seconds",
+                                   "Unix time of the last run of a background job",
+                                   labels=["job"])
+        for job, at in sorted(self.read_runs().items()):
+            family.add_metric([job], at.timestamp())
         yield family
 
 
@@ -79,3 +97,6 @@ class ProbeMetrics:
 
     def watch_states(self, read_states: Callable[[], dict[tuple[str, str], str]]) -> None:
         self.registry.register(StateCollector(read_states))
+
+    def watch_job_runs(self, read_runs: Callable[[], dict[str, datetime]]) -> None:
+        self.registry.register(JobRunCollector(read_runs))
