@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from core.web import close_request_session, register_error_handlers
     from probes.metrics import ProbeMetrics
     from probes.store import states
+    from probes.tls_jobs import watch_tls_days_left
     from probes.views import bp as probes_views
     from reports.views import bp as reports_views
     from status.admin import bp as status_admin
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     metrics.watch_states(read_states)
     metrics.watch_job_runs(lambda: read_job_runs(runtime.session_factory))
+    watch_tls_days_left(metrics.registry, runtime.session_factory, runtime.clock)
     root = Path(__file__).parent
     app = Flask(__name__, template_folder=str(root / "templates"),
                 static_folder=str(root / "static"))
@@ -168,12 +170,13 @@ def all_jobs() -> tuple[Job, ...]:
     from alerts.jobs import JOBS as ALERT_JOBS
     from core.jobs import JOBS as CORE_JOBS
     from probes.jobs import JOBS as PROBE_JOBS
+    from probes.tls_jobs import JOBS as TLS_JOBS
     from reports.jobs import JOBS as REPORT_JOBS
     from status.jobs import JOBS as STATUS_JOBS
     from status.maintenance_notices import JOBS as MAINTENANCE_NOTICE_JOBS
     from status.site_jobs import JOBS as SITE_JOBS
 
-    return (*CORE_JOBS, *PROBE_JOBS, *ALERT_JOBS, *STATUS_JOBS, *SITE_JOBS,
+    return (*CORE_JOBS, *PROBE_JOBS, *TLS_JOBS, *ALERT_JOBS, *STATUS_JOBS, *SITE_JOBS,
             *MAINTENANCE_NOTICE_JOBS, *REPORT_JOBS)
 
 

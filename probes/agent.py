@@ -11,7 +11,12 @@
    is away. Every `refresh_s` the catalogue is fetched again and applied, and the agent says
    so when slots were skipped or checks waited too long for a runner slot (saturated: it
    needs more shards).
-4. On stop, the scheduler stops (checks in flight finish and are spooled) and the sender
+4. A heartbeat thread tells the server the agent is alive every probe interval (the
+   server's, from its answer), with or without checks to send; every ingest batch names
+   the agent too. A heartbeat the server does not get is not spooled: the next one says
+   the same. At start the first heartbeat must be accepted: a token not issued for this
+   location is refused there (403), not after a spool of checks has piled up.
+5. On stop, the scheduler stops (checks in flight finish and are spooled) and the sender
    makes a last attempt. Whatever it could not send stays on disk for the next start.
 """
 
@@ -30,6 +35,7 @@ import httpx
 from core.clock import Clock
 from core.errors import BellwetherError
 from probes.checks import CheckResult
+from probes.heartbeats import Heartbeat, agent_name
 from probes.locations import EVERY_JOB, ProbeScheduler, Shard
 from probes.metrics import ProbeMetrics
 from probes.runner import Credentials, RunContext
@@ -44,7 +50,9 @@ from probes.spool import (
 )
 
 log = logging.getLogger("bellwether.agent")
-USER_AGENT = "bellwether-agent/0.1"
+VERSION = "0.1"
+USER_AGENT = f"bellwether-agent/{VERSION}"
+DEFAULT_HEARTBEAT_S = 30.0  # until the server says its probe interval
 PERMANENT_STATUSES = frozenset({400, 413, 422})  # the same batch will be refused again
 Say = Callable[[str], None]
 
@@ -71,6 +79,14 @@ class AgentConfig:
     request_timeout_s: float = 10.0
     segment_bytes: int = 1 << 20
     shard: Shard = EVERY_JOB
+    #: Seconds between heartbeats; None: the server's probe interval.
+    heartbeat_s: float | None = None
+
+    @property
+    def identity(self) -> Heartbeat:
+        """Who this agent is to the server: one name per location and shard."""
+        return Heartbeat(agent_name(self.location, self.shard.index, self.shard.count),
+                         self.location, VERSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +166,51 @@ class ServerApi:
         self._client.close()
 
 
-class IngestSender:
-    """A `CheckSender` over `POST /api/v1/ingest`; a 2xx answer means the batch is stored."""
+class HeartbeatSender:
+    """`POST /api/v1/agents/heartbeat`, on a client of its own (it runs on its own thread)."""
 
-    def __init__(self, server: str, token: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, server: str, token: str, identity: Heartbeat,
+                 timeout_s: float = 10.0) -> None:
+        self.identity = identity
         self._client = _http_client(server, token, timeout_s)
 
-    def send(self, checks: Sequence[Mapping[str, Any]]) -> int:
+    def send(self) -> float | None:
+        """Report in; the server's probe interval (None when it did not say)."""
         try:
-            response = self._client.post("/api/v1/ingest", json={"checks": list(checks)})
+            response = self._client.post("/api/v1/agents/heartbeat",
+                                         json=self.identity.to_json())
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise _failure(response)
+        try:
+            interval = response.json().get("interval_s")
+        except (ValueError, AttributeError):
+            return None
+        return float(interval) if isinstance(interval, int | float) and interval > 0 else None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class IngestSender:
+    """A `CheckSender` over `POST /api/v1/ingest`; a 2xx answer means the batch is stored.
+
+    A 403 (a token not issued for this location) is not permanent: the checks stay in the
+    spool until the agent runs with the right token.
+    """
+
+    def __init__(self, server: str, token: str, timeout_s: float = 10.0,
+                 identity: Heartbeat | None = None) -> None:
+        self._client = _http_client(server, token, timeout_s)
+        self.identity = identity
+
+    def send(self, checks: Sequence[Mapping[str, Any]]) -> int:
+        body: dict[str, Any] = {"checks": list(checks)}
+        if self.identity is not None:
+            body["agent"] = self.identity.to_json()
+        try:
+            response = self._client.post("/api/v1/ingest", json=body)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
@@ -258,7 +310,12 @@ class Agent:
         self.on_spooled = on_spooled
         self.spool = Spool(config.spool_dir, config.segment_bytes)
         self.api = ServerApi(config.server, config.token, config.request_timeout_s)
-        self.sender = IngestSender(config.server, config.token, config.request_timeout_s)
+        self.sender = IngestSender(config.server, config.token, config.request_timeout_s,
+                                   identity=config.identity)
+        self.heartbeats = HeartbeatSender(config.server, config.token, config.identity,
+                                          config.request_timeout_s)
+        self.heartbeat_s = config.heartbeat_s or DEFAULT_HEARTBEAT_S
+        self.heartbeats_sent = 0
         self.drainer = SpoolDrainer(self.spool, self.sender, config.drain_period_s,
                                     config.retry_cap_s, on_drained=self._drained, say=self.say,
                                     on_recovered=self.refresh_soon)
@@ -270,6 +327,8 @@ class Agent:
         self._saturation_seen = (0, 0)  # (skipped, late) at the last report
         self._refresher = threading.Thread(target=self._refresh_loop, name="agent-refresh",
                                            daemon=True)
+        self._heart = threading.Thread(target=self._heartbeat_loop, name="agent-heartbeat",
+                                       daemon=True)
 
     def _spooled(self, checks: Sequence[CheckResult]) -> None:
         self.metrics.spooled.labels(self.config.location).inc(len(checks))
@@ -310,6 +369,7 @@ class Agent:
         self.scheduler.on_late = self.metrics.late.inc
         self.scheduler.start()
         self._refresher.start()
+        self._heart.start()
         shard = self.config.shard
         mine = "" if shard.count == 1 else (f"; shard {shard} runs "
                                             f"{len(self.scheduler.owned_jobs())} of them")
@@ -329,7 +389,9 @@ class Agent:
         failures = 0
         while True:
             try:
-                return fetch_catalogue(self.api, self.config.patterns)
+                catalogue = fetch_catalogue(self.api, self.config.patterns)
+                self.beat()
+                return catalogue
             except DeliveryError as exc:
                 if exc.permanent:
                     raise BellwetherError(f"the server at {self.config.server} refused the "
@@ -343,6 +405,28 @@ class Agent:
                 self.say(f"waiting for the server ({exc}); next try in {delay:g} s")
                 if self._stop.wait(delay):
                     return None
+
+    def beat(self) -> None:
+        """One heartbeat; raises DeliveryError. The server's answer sets the period."""
+        interval = self.heartbeats.send()
+        self.heartbeats_sent += 1
+        if interval is not None and self.config.heartbeat_s is None:
+            self.heartbeat_s = interval
+
+    def _heartbeat_loop(self) -> None:
+        failing = False
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                self.beat()
+            except DeliveryError as exc:
+                if not failing:
+                    self.say(f"heartbeat failed ({exc}); trying again every "
+                             f"{self.heartbeat_s:g} s")
+                failing = True
+                continue
+            if failing:
+                self.say("heartbeats are getting through again")
+            failing = False
 
     def refresh(self) -> bool:
         """Fetch the catalogue again and apply it; on failure keep the one we have."""
@@ -390,6 +474,8 @@ class Agent:
             self._stopped = True
             if self._refresher.is_alive():
                 self._refresher.join(timeout=60)
+            if self._heart.is_alive():
+                self._heart.join(timeout=60)
             if self.scheduler is not None:
                 self.scheduler.stop()
             self.drainer.stop()
@@ -397,6 +483,7 @@ class Agent:
             deadline = self.clock.monotonic() + self.config.final_drain_s
             self.drainer.drain_once(keep_going=lambda: self.clock.monotonic() < deadline)
             self.sender.close()
+            self.heartbeats.close()
             self.api.close()
             self.spool.close()
         return self.spool.pending_checks

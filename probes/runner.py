@@ -270,6 +270,7 @@ async def _run_socket(spec: ProbeSpec, clock: Clock, timings: _Timings,
         expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
         days_left = (expires - clock.now()).total_seconds() / 86400
         figures["tls_days_left"] = round(days_left, 2)
+        figures["tls_not_after"] = expires.timestamp()  # which certificate (probes/tls.py)
         if days_left < spec.tls_warn_days:
             return f"the certificate of {target} expires in {days_left:.1f} days"
         return None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from probes.checks import CheckResult
 from probes.evaluate import Evaluation, Observed, State
+from probes.heartbeats import Heartbeat
 from probes.models import (
     NOTABLE_ROLLUPS,
     Agent,
@@ -30,6 +31,7 @@ from probes.models import (
 from probes.recent import SeenCheck
 from probes.rollup import ComponentMinuteRollup, LocationMinuteRollup, RawCheck
 from probes.specs import ProbeSpec, parse_probe, probe_to_json
+from probes.tls import Reading, TlsProbe, reading_from_check
 
 DAY_MINUTES = 1440
 
@@ -433,3 +435,42 @@ def verdict_counts(session: Session, component: str, region: str, first_minute: 
 def last_rolled_minute(session: Session, component: str, region: str) -> int | None:
     return session.scalar(select(func.max(ComponentMinute.minute)).where(
         ComponentMinute.component == component, ComponentMinute.region == region))
+
+
+# --- agents' heartbeats and TLS certificates ----------------------------------------------
+
+def record_heartbeat(session: Session, heartbeat: Heartbeat, address: str,
+                     now: datetime) -> None:
+    """The agent was heard from now: one upsert of its row, whatever it sent.
+
+    `silent_since` is left to the silence job, which sets it and tells a return by
+    `last_seen_at` passing it.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    seen = {"location": heartbeat.location, "version": heartbeat.version,
+            "address": address[:100], "last_seen_at": now}
+    statement = dialect.insert(Agent).values(name=heartbeat.name, first_seen_at=now, **seen)
+    session.execute(statement.on_conflict_do_update(index_elements=[Agent.name], set_=seen))
+
+
+def tls_probes(session: Session) -> list[TlsProbe]:
+    """Every enabled probe of kind `tls`, by name (read from the stored definitions)."""
+    rows = session.execute(select(Probe.name, Probe.component, Probe.region, Probe.spec)
+                           .where(Probe.enabled.is_(True)).order_by(Probe.name))
+    return [TlsProbe(name, component, region, str(spec.get("target") or ""),
+                     int(spec.get("interval_s") or 30))
+            for name, component, region, spec in rows if spec.get("kind") == "tls"]
+
+
+def tls_readings(session: Session, probe: TlsProbe, since: datetime, limit: int = 20,
+                 ) -> list[Reading]:
+    """The certificates a TLS probe's newest checks since `since` saw, newest first
+    (checks that saw none, failed ones, are left out)."""
+    rows = session.execute(
+        select(CheckRow.started_at, CheckRow.location, CheckRow.figures)
+        .where(CheckRow.component == probe.component, CheckRow.region == probe.region,
+               CheckRow.probe == probe.name, CheckRow.started_at > since)
+        .order_by(CheckRow.started_at.desc()).limit(limit))
+    readings = (reading_from_check(probe.name, at, location, figures or {})
+                for at, location, figures in rows)
+    return [reading for reading in readings if reading is not None]

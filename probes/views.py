@@ -6,17 +6,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from core.auth import Principal, require_locations
 from core.errors import BellwetherError, NotFound
 from core.models import Role
 from core.openapi import operation
 from core.web import current_runtime, json_body, request_session, require_role
 from probes import store
 from probes.checks import InvalidCheck, check_from_json
+from probes.heartbeats import Heartbeat, heartbeat_from_json, is_silent
 from probes.metrics import ProbeMetrics
 from probes.specs import parse_probe, probe_to_json
+from probes.tls import expiring
+from probes.tls_jobs import newest_certificates
 from sla.period import minute_of
 
 bp = Blueprint("probes", __name__)
@@ -29,6 +33,9 @@ PROBE_SCHEMA = {"type": "object", "required": ["name", "component", "region"],
                                "region": {"type": "string"}, "kind": {"type": "string"},
                                "interval_s": {"type": "integer", "minimum": 1},
                                "steps": {"type": "array", "items": {"type": "object"}}}}
+HEARTBEAT_SCHEMA = {"type": "object", "required": ["name", "location"],
+                    "properties": {"name": {"type": "string"}, "location": {"type": "string"},
+                                   "version": {"type": "string"}}}
 
 
 def _metrics() -> ProbeMetrics:
@@ -49,15 +56,28 @@ def metrics() -> Response:
     return Response(generate_latest(_metrics().registry), mimetype=CONTENT_TYPE_LATEST)
 
 
+def _principal() -> Principal:
+    principal = g.principal
+    assert isinstance(principal, Principal)
+    return principal
+
+
 @bp.post("/api/v1/ingest")
 @operation(body={"type": "object", "required": ["checks"],
                  "properties": {"checks": {"type": "array", "items": CHECK_SCHEMA,
-                                           "maxItems": MAX_BATCH}}},
+                                           "maxItems": MAX_BATCH},
+                                "agent": HEARTBEAT_SCHEMA}},
            responses={200: {"type": "object"}}, tags=("probes",))
 @require_role(Role.AGENT)
 def ingest() -> Any:
-    """Store a batch of checks from a remote location; a batch sent twice is stored once."""
-    raw = json_body().get("checks")
+    """Store a batch of checks from a remote location; a batch sent twice is stored once.
+
+    An agent token may send checks only for the locations it was issued for: a batch with
+    one check for another location is refused whole (403). The batch's `agent` (who sent
+    it) counts as a heartbeat.
+    """
+    body = json_body()
+    raw = body.get("checks")
     if not isinstance(raw, list) or len(raw) > MAX_BATCH:
         raise BellwetherError(f"'checks' must be a list of at most {MAX_BATCH} checks")
     checks = []
@@ -67,14 +87,72 @@ def ingest() -> Any:
         except InvalidCheck as exc:
             _metrics().ingested.labels("rejected").inc(len(raw))
             raise InvalidCheck(f"check {index}: {exc.detail}") from None
+    agent = heartbeat_from_json(body["agent"]) if "agent" in body else None
+    locations = {check.location for check in checks} | ({agent.location} if agent else set())
+    try:
+        require_locations(_principal(), locations)
+    except BellwetherError:
+        _metrics().ingested.labels("refused").inc(len(raw))
+        raise
     runtime = current_runtime()
     session = request_session()
     stored = store.save_checks(session, checks, runtime.clock.now())
+    if agent is not None:
+        store.record_heartbeat(session, agent, request.remote_addr or "", runtime.clock.now())
     session.commit()
     _metrics().ingested.labels("stored").inc(stored)
     _metrics().ingested.labels("duplicate").inc(len(checks) - stored)
     return jsonify({"received": len(checks), "stored": stored,
                     "duplicates": len(checks) - stored})
+
+
+@bp.post("/api/v1/agents/heartbeat")
+@operation(body=HEARTBEAT_SCHEMA, tags=("probes",))
+@require_role(Role.AGENT)
+def heartbeat() -> Any:
+    """An agent says it is alive (every probe interval, checks or not); the answer tells it
+    the interval the server expects heartbeats at."""
+    beat: Heartbeat = heartbeat_from_json(json_body())
+    require_locations(_principal(), [beat.location])
+    runtime = current_runtime()
+    session = request_session()
+    now = runtime.clock.now()
+    store.record_heartbeat(session, beat, request.remote_addr or "", now)
+    session.commit()
+    return jsonify({"name": beat.name, "seen_at": now.isoformat(),
+                    "interval_s": runtime.settings.probe_interval_s})
+
+
+@bp.get("/api/v1/agents")
+@operation(tags=("probes",))
+@require_role()
+def list_agents() -> Any:
+    """Every agent that ever reported, with when it was last heard from (admin): `silent`
+    after 3 probe intervals without a heartbeat or a batch."""
+    runtime = current_runtime()
+    now, interval = runtime.clock.now(), runtime.settings.probe_interval_s
+    return jsonify({"interval_s": interval, "agents": [
+        {"name": row.name, "location": row.location, "version": row.version,
+         "address": row.address, "first_seen_at": row.first_seen_at.isoformat(),
+         "last_seen_at": row.last_seen_at.isoformat(),
+         "seconds_since_seen": round((now - row.last_seen_at).total_seconds(), 3),
+         "status": "silent" if is_silent(row.last_seen_at, now, interval) else "ok",
+         "silent_since": row.silent_since.isoformat() if row.silent_since else None}
+        for row in store.agents(request_session())]})
+
+
+@bp.get("/api/v1/tls")
+@operation(query={"all": {"type": "boolean"}}, tags=("probes",))
+@require_role()
+def tls_certificates() -> Any:
+    """TLS certificates within `tls_warn_days` of expiry, soonest first (admin); `?all=true`
+    lists every TLS probe's newest certificate."""
+    runtime = current_runtime()
+    warn_days = runtime.settings.tls_warn_days
+    newest = newest_certificates(request_session(), runtime.clock.now())
+    shown = expiring(newest, 10**6 if request.args.get("all") == "true" else warn_days)
+    return jsonify({"warn_days": warn_days,
+                    "certificates": [certificate.to_json() for certificate in shown]})
 
 
 @bp.get("/api/v1/probes")

@@ -79,15 +79,17 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def make_token(engine: Engine, role: Role) -> str:
-    """A committed user with `role` and an API token for them."""
+def make_token(engine: Engine, role: Role, locations: tuple[str, ...] = ()) -> str:
+    """A committed user with `role` and an API token for them (an agent's bound to
+    `locations`)."""
     import uuid
 
     factory = make_session_factory(engine)
     with factory() as session:
         user = create_user(session, email=f"{role.value}-{uuid.uuid4().hex[:8]}@example.test",
                            role=role, now=datetime.now(UTC))
-        secret = create_token(session, user, name="test", now=datetime.now(UTC))
+        secret = create_token(session, user, name="test", now=datetime.now(UTC),
+                              locations=locations)
         session.commit()
     return secret
 

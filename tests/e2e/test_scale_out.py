@@ -8,7 +8,7 @@ import json
 import signal
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from core import migrate
+from core.auth import create_token, create_user
 from core.db import make_engine, make_session_factory, session_scope
+from core.models import Role
 from probes import store as probes_store
 from probes.models import CheckRow, ComponentMinute
 from probes.rollup import roll_up
@@ -92,10 +94,12 @@ class Layout:
     def start(self) -> None:
         for process in (self.commerce, *self.webs, *self.workers):
             process.start()
-        for index, location in enumerate(("loc-a", "loc-b", "loc-c")):
+        locations = ("loc-a", "loc-b", "loc-c")
+        tokens = agent_tokens(self.url, locations)
+        for index, location in enumerate(locations):
             agent = self.process(f"agent-{location}", (
                 "agent", "--location", location, "--server", self.webs[index % 2].url,
-                "--token", TOKEN, "--spool-dir", str(self.work / f"spool-{location}"),
+                "--token", tokens[location], "--spool-dir", str(self.work / f"spool-{location}"),
                 *[arg for c in COMPONENTS for arg in ("--probe", f"{c}.{REGION}")]),
                 ready="probing from")
             agent.start()
@@ -114,6 +118,19 @@ class Layout:
             if process.proc is not None:
                 codes[" ".join(process.args[:3])] = process.stop()
         return codes
+
+
+def agent_tokens(url: str, locations: tuple[str, ...]) -> dict[str, str]:
+    """One agent token per location, as `bellwether token create --location L` issues it."""
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            now = datetime.now(UTC)
+            user = create_user(session, email="agents@scale.test", role=Role.AGENT, now=now)
+            return {location: create_token(session, user, name=location, now=now,
+                                           locations=[location]) for location in locations}
+    finally:
+        engine.dispose()
 
 
 def unrolled(url: str) -> int:

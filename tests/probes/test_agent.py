@@ -35,6 +35,7 @@ from probes.agent import (
 )
 from probes.checks import CheckResult
 from probes.locations import Shard
+from probes.models import Agent as AgentRow
 from probes.models import CheckRow, Probe
 from probes.specs import parse_probe
 from probes.spool import DeliveryError, Spool
@@ -59,11 +60,6 @@ def web(fleet: Fleet, migrated_url: str, tmp_path: Path) -> Iterator[Listener]:
 
 
 @pytest.fixture
-def agent_token(engine: Engine) -> str:
-    return make_token(engine, Role.AGENT)
-
-
-@pytest.fixture
 def prefix(engine: Engine, fleet: Fleet) -> Iterator[str]:
     """Two probes at 1 s of a component of their own: an HTTP call with a token, a TCP connect."""
     prefix = f"agent-{uuid.uuid4().hex[:8]}"
@@ -85,6 +81,12 @@ def prefix(engine: Engine, fleet: Fleet) -> Iterator[str]:
     yield prefix
     with session_scope(factory) as session:
         session.execute(delete(Probe).where(Probe.name.startswith(f"{prefix}.")))
+
+
+@pytest.fixture
+def agent_token(engine: Engine, prefix: str) -> str:
+    """An agent token issued for the locations these tests' agents run as."""
+    return make_token(engine, Role.AGENT, (f"{prefix}-loc", f"{prefix}-cli"))
 
 
 def stored_counts(engine: Engine, location: str) -> dict[str, int]:
@@ -175,8 +177,9 @@ class SendThenCrash:
 
 @pytest.mark.e2e
 def test_a_crash_between_send_and_delete_sends_again_without_duplicates(
-        web: Listener, engine: Engine, agent_token: str, tmp_path: Path) -> None:
+        web: Listener, engine: Engine, tmp_path: Path) -> None:
     location = f"crash-{uuid.uuid4().hex[:8]}"
+    agent_token = make_token(engine, Role.AGENT, (location,))
     now = datetime.now(UTC)
     checks = [CheckResult(probe="p", component="crash-test", region=REGION, location=location,
                           intended_at=now, started_at=now, ok=True, latency_ms=1.0)
@@ -308,6 +311,8 @@ def test_two_shards_of_one_location_store_every_check_once_and_never_run_a_probe
     assert left == [0, 0]
     assert not {c.probe for c in made[0]} & {c.probe for c in made[1]}
     assert sum(len(a.scheduler.owned_jobs()) for a in agents if a.scheduler) == 2
+    assert {agent_seen(engine, f"{location}-shard{i}of2") is not None for i in (0, 1)} == {
+        True}
     stored = stored_counts(engine, location)
     assert set(stored) == {c.id for c in made[0] + made[1]}
     assert set(stored.values()) == {1}
@@ -319,3 +324,50 @@ def test_the_agent_names_saturation_only_when_checks_were_late_or_skipped() -> N
     assert note is not None
     assert note.startswith("saturated: 12 checks waited")
     assert "3 slots were skipped" in note
+
+
+def agent_seen(engine: Engine, name: str) -> datetime | None:
+    """When the server last heard from the agent `name` (None: never)."""
+    with engine.connect() as conn:
+        return conn.scalar(select(AgentRow.last_seen_at).where(AgentRow.name == name))
+
+
+@pytest.mark.e2e
+def test_an_agent_with_nothing_to_probe_still_reports_a_heartbeat_and_spools_none(
+        web: Listener, engine: Engine, agent_token: str, prefix: str, tmp_path: Path) -> None:
+    said: list[str] = []
+    config = agent_config(web.url, agent_token, prefix, tmp_path / "spool",
+                          patterns=("nothing-matches-*",), heartbeat_s=0.2)
+    agent = Agent(config, SystemClock(), say=said.append)
+    try:
+        assert agent.start()
+        assert agent.catalogue.probes == ()
+        first = agent_seen(engine, config.location)
+        assert first is not None  # the heartbeat at start
+        wait_until(lambda: (agent_seen(engine, config.location) or first) > first, timeout=10,
+                   message="a later heartbeat")
+        web.stop()
+        wait_until(lambda: any(line.startswith("heartbeat failed") for line in said),
+                   timeout=10, message="a heartbeat failing while the server is away")
+        sent_while_down = agent.heartbeats_sent
+        web.start()
+        wait_until(lambda: "heartbeats are getting through again" in said, timeout=10,
+                   message="heartbeats back")
+    finally:
+        left = agent.stop()
+    assert left == 0
+    assert agent.spool.sealed_segments == []
+    assert agent.heartbeats_sent > sent_while_down >= 2
+    assert stored_counts(engine, config.location) == {}
+
+
+def test_an_agent_whose_token_is_for_another_location_is_refused_at_start(
+        web: Listener, engine: Engine, prefix: str, tmp_path: Path) -> None:
+    token = make_token(engine, Role.AGENT, (f"{prefix}-elsewhere",))
+    agent = Agent(agent_config(web.url, token, prefix, tmp_path / "spool"), SystemClock())
+    try:
+        with pytest.raises(BellwetherError, match=f"HTTP 403 .*not for location {prefix}-loc"):
+            agent.start()
+    finally:
+        assert agent.stop() == 0
+    assert agent_seen(engine, f"{prefix}-loc") is None

@@ -32,7 +32,7 @@ def checks(n: int, component: str = "orders") -> list[CheckResult]:
 
 def test_ingest_stores_a_batch_once_even_when_sent_twice(client: FlaskClient,
                                                          engine: Engine) -> None:
-    token = make_token(engine, Role.AGENT)
+    token = make_token(engine, Role.AGENT, ("agent-1",))
     batch = {"checks": [c.to_json() for c in checks(5, f"c-{uuid.uuid4().hex[:6]}")]}
     first = client.post("/api/v1/ingest", json=batch, headers=bearer(token))
     again = client.post("/api/v1/ingest", json=batch, headers=bearer(token))
@@ -44,7 +44,7 @@ def test_ingest_stores_a_batch_once_even_when_sent_twice(client: FlaskClient,
 
 def test_ingest_refuses_bad_checks_and_stores_none_of_the_batch(client: FlaskClient,
                                                                  engine: Engine) -> None:
-    token = make_token(engine, Role.AGENT)
+    token = make_token(engine, Role.AGENT, ("agent-1",))
     component = f"c-{uuid.uuid4().hex[:6]}"
     good = [c.to_json() for c in checks(2, component)]
     cases: list[tuple[dict[str, object], str]] = [
@@ -66,7 +66,7 @@ def test_ingest_refuses_bad_checks_and_stores_none_of_the_batch(client: FlaskCli
 
 
 def test_agents_may_ingest_but_not_define_probes(client: FlaskClient, engine: Engine) -> None:
-    agent = make_token(engine, Role.AGENT)
+    agent = make_token(engine, Role.AGENT, ("agent-1",))
     support = make_token(engine, Role.SUPPORT)
     body = {"component": "edge", "region": "europe-west1.gcp", "kind": "tcp",
             "target": "127.0.0.1:9"}

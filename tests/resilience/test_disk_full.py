@@ -73,7 +73,7 @@ def test_a_full_disk_is_a_clear_error_and_nothing_is_lost_or_corrupted(small_dis
     writer = DatabaseWriter(factory, ManualClock(NOW))
     writer.put(checks(100))
     assert writer.flush() == 100
-    token = make_token(engine, Role.AGENT)
+    token = make_token(engine, Role.AGENT, locations=("loc-a",))
     fill(small_disk / "filler")
     writer.put(checks(600)[100:])
     assert writer.flush() == 0
