@@ -108,8 +108,10 @@ def _evaluate(ctx: JobContext, session: Session, now: datetime) -> int:
         evaluation = evaluate_pair(memory.fresh(pair, fresh_after), expected,
                                    settings.confirmations)
         listed_at = memory.listed(pair, now)
-        if evaluation.state is State.NO_DATA and not heard and listed_at > fresh_after:
-            continue  # just listed, no check yet: give its first checks time to arrive
+        if evaluation.state is State.NO_DATA and listed_at > fresh_after:
+            # Just listed, or this worker just (re)started: a silence is only judged after
+            # watching for as long as it takes to become one (no page at every restart).
+            continue
         old = known_states.get(pair)
         old_state = old.state if old is not None else State.OPERATIONAL.value
         old_since = old.since if old is not None else now
