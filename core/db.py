@@ -3,18 +3,33 @@
 SQLite is the embedded default, PostgreSQL the production store. On SQLite the driver's own
 transaction handling is switched off and every transaction begins IMMEDIATE: pysqlite's
 default silently loses read-modify-write updates (measured in dependencies-checked.md §6).
+
+SQLite has one write lock for the whole file, so how long a transaction holds it is what
+every other writer waits for. Three tools keep that short:
+- `read_scope` opens a deferred, query-only transaction for work that only reads (in WAL a
+  reader never blocks a writer), so a job decides what to write before it takes the lock;
+- who is waiting decides how long (`waiting_as`): a web request waits at most
+  `WEB_BUSY_TIMEOUT_MS`, then answers 503 with Retry-After; a job waits longer;
+- every write transaction's hold is measured (`lock_holds`, and the `bellwether.db.lock`
+  logger at DEBUG for holds past `SLOW_HOLD_MS`), per job name or request.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -31,6 +46,22 @@ MODEL_MODULES = ("core.models", "commerce.models", "probes.models", "alerts.mode
                  "status.models", "reports.models")
 
 SessionFactory = sessionmaker[Session]
+
+lock_log = logging.getLogger("bellwether.db.lock")
+
+#: How long a background job waits for SQLite's write lock before its pass gives up.
+JOB_BUSY_TIMEOUT_MS = 10_000
+#: How long a web request waits for it; past this the caller gets 503 and Retry-After.
+WEB_BUSY_TIMEOUT_MS = 2_000
+#: Holds at least this long are logged (DEBUG) one by one; all are counted in `lock_holds`.
+SLOW_HOLD_MS = 50.0
+#: The execution option that makes a SQLite transaction deferred and query-only.
+READ_ONLY = "bellwether_read_only"
+
+#: Who the current thread's transactions are for: a job's name, "web …", or unset.
+_holder: ContextVar[str | None] = ContextVar("bellwether_db_holder", default=None)
+#: Whether the current thread waits as a web request (short busy timeout).
+_web: ContextVar[bool] = ContextVar("bellwether_db_web", default=False)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -67,18 +98,120 @@ def import_models() -> MetaData:
     return Base.metadata
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+@dataclass(slots=True)
+class LockHolds:
+    """Write transactions of one holder: how many, and how long they held and waited."""
+
+    count: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    over_100ms: int = 0
+    max_wait_ms: float = 0.0
+
+
+_holds: dict[str, LockHolds] = {}
+_holds_lock = threading.Lock()
+
+
+def lock_holds() -> dict[str, LockHolds]:
+    """A copy of the write-lock figures per holder since start (or `reset_lock_holds`)."""
+    with _holds_lock:
+        return {name: LockHolds(h.count, h.total_ms, h.max_ms, h.over_100ms, h.max_wait_ms)
+                for name, h in _holds.items()}
+
+
+def reset_lock_holds() -> None:
+    with _holds_lock:
+        _holds.clear()
+
+
+def holder() -> str:
+    return _holder.get() or threading.current_thread().name
+
+
+@contextmanager
+def holding_as(name: str, *, web: bool = False) -> Iterator[None]:
+    """Name this thread's transactions `name` in the lock figures; `web` for a request,
+    which waits at most WEB_BUSY_TIMEOUT_MS for the write lock instead of a job's 10 s."""
+    name_token, web_token = _holder.set(name), _web.set(web)
+    try:
+        yield
+    finally:
+        _holder.reset(name_token)
+        _web.reset(web_token)
+
+
+def mark_web_request(name: str) -> None:
+    """For the rest of this request: waits as a web request, counted as `name`
+    (`end_web_request` undoes it at teardown: server threads are reused)."""
+    _holder.set(name)
+    _web.set(True)
+
+
+def end_web_request() -> None:
+    _holder.set(None)
+    _web.set(False)
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's "database is locked/busy": the write lock stayed taken."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text_ = str(exc.orig or exc).lower()
+    return "database is locked" in text_ or "database is busy" in text_
+
+
+def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={JOB_BUSY_TIMEOUT_MS}")
     cursor.close()
+    record.info.update(query_only=0, busy_timeout=JOB_BUSY_TIMEOUT_MS)
 
 
-def _sqlite_begin(conn: Any) -> None:
+def _set_pragma(conn: Connection, name: str, value: int) -> None:
+    """Set a per-connection pragma only when it changes (one statement, rarely)."""
+    if conn.info.get(name) != value:
+        conn.exec_driver_sql(f"PRAGMA {name}={value}")
+        conn.info[name] = value
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Begin IMMEDIATE (the write lock up front), or deferred and query-only for a read
+    scope: a deferred transaction that later writes fails at once under contention
+    (busy_timeout is not honoured on a read→write upgrade), so a read scope cannot write."""
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    _set_pragma(conn, "query_only", int(read_only))
+    if read_only:
+        conn.exec_driver_sql("BEGIN")
+        return
+    _set_pragma(conn, "busy_timeout", WEB_BUSY_TIMEOUT_MS if _web.get() else JOB_BUSY_TIMEOUT_MS)
+    asked = time.perf_counter()
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+    took = time.perf_counter()
+    conn.info["lock_taken"] = (took, (took - asked) * 1000, holder())
+
+
+def _sqlite_end(conn: Connection) -> None:
+    """At commit or rollback: record how long this transaction held the write lock."""
+    taken = conn.info.pop("lock_taken", None)
+    if taken is None:
+        return
+    at, waited_ms, name = taken
+    held_ms = (time.perf_counter() - at) * 1000
+    with _holds_lock:
+        holds = _holds.setdefault(name, LockHolds())
+        holds.count += 1
+        holds.total_ms += held_ms
+        holds.max_ms = max(holds.max_ms, held_ms)
+        holds.over_100ms += held_ms > 100
+        holds.max_wait_ms = max(holds.max_wait_ms, waited_ms)
+    if held_ms >= SLOW_HOLD_MS:
+        lock_log.debug("write lock held %.1f ms by %s (waited %.1f ms)", held_ms, name,
+                       waited_ms)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -88,6 +221,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                                connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2,
                          pool_pre_ping=True, pool_timeout=10)
@@ -109,6 +244,27 @@ def session_scope(factory: SessionFactory) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_scope(factory: SessionFactory) -> Iterator[Session]:
+    """A session for work that only reads: on SQLite a deferred, query-only transaction
+    that never takes the write lock (a write in it fails at once: "attempt to write a
+    readonly database"), so reads that decide what to write happen before BEGIN IMMEDIATE.
+    On PostgreSQL a plain transaction (advisory locks work in it). Nothing is committed."""
+    session = factory()
+    try:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
+    finally:
+        session.close()
+
+
+def one_write_lock(factory: SessionFactory) -> bool:
+    """Whether the factory's database has one write lock for everything (SQLite), so a job
+    writes in short transactions and decides in read scopes; PostgreSQL locks rows."""
+    bind = factory.kw.get("bind")
+    return bind is not None and bind.dialect.name == "sqlite"
 
 
 def database_kind(url: str) -> str:

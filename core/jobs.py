@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.backup import list_backups, prune_backups, take_backup
 from core.config import Settings
-from core.db import session_scope, try_singleton
+from core.db import read_scope, try_singleton
 from core.scheduler import Job, JobContext
 
 
@@ -26,7 +26,10 @@ def scheduled_backup(ctx: JobContext) -> int:
     newest = next(iter(list_backups(directory)), None)
     if newest is not None and newest.age(now) < backup_interval(ctx.settings):
         return 0
-    with session_scope(ctx.session_factory) as session:
+    # A read scope: the online backup only reads, so SQLite's write lock stays free while it
+    # copies (it was held for the whole copy); on PostgreSQL the advisory lock still makes
+    # it one worker's job.
+    with read_scope(ctx.session_factory) as session:
         if not try_singleton(session, "core.backup"):
             return 0
         take_backup(ctx.settings.effective_database_url, directory, now)

@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.clock import Clock
 from core.config import Settings
-from core.db import SessionFactory
+from core.db import SessionFactory, holding_as, is_lock_timeout
 from core.errors import NotFound
 
 log = logging.getLogger("bellwether.jobs")
@@ -57,8 +57,13 @@ def find_job(jobs: Iterable[Job], name: str) -> Job:
 def _guarded(job: Job, ctx: JobContext) -> Callable[[], None]:
     def run() -> None:
         try:
-            job.run(ctx)
-        except Exception:  # a failing pass is logged and tried again at the next interval
+            with holding_as(job.name):
+                job.run(ctx)
+        except Exception as exc:  # a failing pass is logged and tried again next interval
+            if is_lock_timeout(exc):  # SQLite's write lock stayed taken: not a failure
+                log.warning("job %s skipped a pass: the database's write lock stayed busy; "
+                            "it runs again at its next interval", job.name)
+                return
             log.exception("job %s failed", job.name)
 
     return run

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from core.auth import Principal, principal_for_token
-from core.db import session_scope
+from core.db import end_web_request, is_lock_timeout, mark_web_request, session_scope
 from core.errors import BellwetherError, Forbidden, Unauthorized
 from core.models import Role
 from core.runtime import Runtime
@@ -26,16 +26,25 @@ def current_runtime() -> Runtime:
 
 
 def request_session() -> Session:
-    """One session per request, opened lazily and closed on teardown."""
+    """One session per request, opened lazily and closed on teardown; it waits for the
+    write lock as a web request (at most core.db.WEB_BUSY_TIMEOUT_MS)."""
     if "db_session" not in g:
+        _mark_request()
         g.db_session = current_runtime().session_factory()
     return cast(Session, g.db_session)
+
+
+def _mark_request() -> None:
+    mark_web_request(f"web {request.method} {request.endpoint}")
+    g.db_web_request = True
 
 
 def close_request_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
+    if g.pop("db_web_request", False):
+        end_web_request()
 
 
 def json_body() -> dict[str, Any]:
@@ -57,6 +66,7 @@ def bearer_principal() -> Principal | None:
     if scheme.lower() != "bearer" or not secret.strip():
         return None
     runtime = current_runtime()
+    _mark_request()
     with session_scope(runtime.session_factory) as session:
         return principal_for_token(session, secret.strip(), runtime.clock.now())
 
@@ -80,9 +90,11 @@ def require_role(*roles: Role) -> Callable[[F], F]:
     return decorate
 
 
-def problem(status: int, code: str, detail: str) -> Response:
+def problem(status: int, code: str, detail: str, retry_after: int | None = None) -> Response:
     response = jsonify({"error": code, "detail": detail})
     response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -119,8 +131,13 @@ def register_error_handlers(app: Flask) -> None:
         if "disk is full" in text or "no space left" in text:
             return problem(507, "storage_full", "the database's disk is full; nothing was "
                                                 "stored. Free space and try again")
+        if is_lock_timeout(exc):
+            return problem(503, "database_busy", "the database is busy with other writes; "
+                                                 "nothing was stored. Try again in a second",
+                           retry_after=1)
         return problem(503, "database_unavailable",
-                       "the database cannot be reached right now; try again shortly")
+                       "the database cannot be reached right now; try again shortly",
+                       retry_after=5)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> Response:

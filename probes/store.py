@@ -331,10 +331,16 @@ def component_minutes(session: Session, component: str, region: str, first_minut
         .order_by(ComponentMinute.minute)))
 
 
-def prune_checks(session: Session, before: datetime) -> int:
-    """Delete raw checks older than `before`, but never one that is not rolled up yet."""
-    result = session.execute(delete(CheckRow).where(
-        CheckRow.started_at < before, CheckRow.rolled_up.is_(True)))
+def prune_checks(session: Session, before: datetime, limit: int | None = None) -> int:
+    """Delete raw checks older than `before`, but never one that is not rolled up yet; at
+    most `limit` of them (the oldest), so a caller can commit between batches."""
+    doomed = (CheckRow.started_at < before, CheckRow.rolled_up.is_(True))
+    if limit is None:
+        result = session.execute(delete(CheckRow).where(*doomed))
+    else:
+        oldest = (select(CheckRow.id).where(*doomed).order_by(CheckRow.started_at)
+                  .limit(limit).scalar_subquery())
+        result = session.execute(delete(CheckRow).where(CheckRow.id.in_(oldest)))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

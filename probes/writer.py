@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import Clock
-from core.db import SessionFactory, session_scope
+from core.db import SessionFactory, is_lock_timeout, session_scope
 from probes import store
 from probes.checks import CheckResult
 
@@ -57,8 +57,10 @@ class DatabaseWriter:
                 saved = store.save_checks(session, batch, self.clock.now())
         except SQLAlchemyError as exc:
             self.failures += 1
+            reason = ("the write lock stayed busy" if is_lock_timeout(exc)
+                      else str(exc).splitlines()[0])
             log.warning("could not store %d checks (kept for the next try): %s", len(batch),
-                        str(exc).splitlines()[0])
+                        reason)
             with self._lock:
                 self._pending[:0] = batch
             return 0

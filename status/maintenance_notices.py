@@ -9,12 +9,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.db import session_scope
+from alerts.outbox import Notice, enqueue
+from core.db import read_scope, session_scope
 from core.scheduler import Job, JobContext
-from status.announce import announce, maintenance_event
+from status import subscribers_store
+from status.announce import links_for, maintenance_event
 from status.maintenance import scope_matches
 from status.models import Maintenance
+from status.notify import notices_for
 from status.public_store import public_components
+from status.render import environment
 
 #: Events older than this are not announced any more (a long outage of the job itself).
 HORIZON = timedelta(hours=6)
@@ -33,26 +37,46 @@ def covered(window: Maintenance, pairs: list[tuple[str, str]]) -> tuple[tuple[st
                  if any(scope_matches((s.component, s.region), c, r) for s in window.scopes))
 
 
-def announce_maintenance(session: Session, ctx: JobContext) -> int:
+def due_notices(session: Session, ctx: JobContext) -> list[Notice]:
+    """Every notice of the events that are due, rendered (the outbox drops those it has)."""
     now = ctx.clock.now()
     pairs = public_components(session, ctx.settings.regions)
     windows = session.scalars(
         select(Maintenance).options(selectinload(Maintenance.scopes))
         .where(Maintenance.cancelled_at.is_(None), Maintenance.ends_at >= now - HORIZON,
                Maintenance.created_at <= now))
-    total = 0
+    notices: list[Notice] = []
     for window in windows:
         for kind, at in due_events(window, now):
             event = maintenance_event(window, kind, covered(window, pairs),
                                       ctx.settings.effective_public_url, at)
-            total += announce(session, event, ctx.settings, ctx.clock, subscribed_by=at)
-    return total
+            audience = subscribers_store.audience(
+                session, {region for _, region in event.affected}, at)
+            if audience:
+                notices += notices_for(event, audience, environment(),
+                                       links_for(ctx.settings, ctx.clock),
+                                       ctx.settings.effective_public_url)
+    return notices
+
+
+def announce_maintenance(session: Session, ctx: JobContext) -> int:
+    """Enqueue the due notices in the caller's transaction; how many were new."""
+    return enqueue(session, due_notices(session, ctx), ctx.clock.now())
 
 
 def maintenance_notices(ctx: JobContext) -> int:
-    """Enqueue the maintenance notices that are due; how many were new."""
+    """Enqueue the maintenance notices that are due; how many were new.
+
+    Finding and rendering them only reads, so it happens in a read scope; the write
+    transaction is the outbox's insert alone, and there is none when nothing is due
+    (rendering inside it held SQLite's write lock while "database is locked" hit others).
+    """
+    with read_scope(ctx.session_factory) as session:
+        notices = due_notices(session, ctx)
+    if not notices:
+        return 0
     with session_scope(ctx.session_factory) as session:
-        return announce_maintenance(session, ctx)
+        return enqueue(session, notices, ctx.clock.now())
 
 
 JOBS = (Job("status.maintenance_notices", timedelta(seconds=5), maintenance_notices,

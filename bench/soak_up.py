@@ -1,0 +1,250 @@
+"""Soak of `bellwether up` on SQLite at 1 s probes, with faults injected through the API.
+
+Run: `.venv/bin/python bench/soak_up.py [--minutes 60] [--fault-every 5] [--interval 1]`.
+
+Starts `app.py up` (temporary data dir, free port, BELLWETHER_PROBE_INTERVAL_S=1, every other
+BELLWETHER_* variable dropped) through a small wrapper that sends the process's stderr and
+log warnings to a file, logs the `bellwether.db.lock` holds past core.db.SLOW_HOLD_MS, and
+writes core.db.lock_holds() (each job's and request's write transactions: count, longest
+hold, holds over 100 ms, longest wait for the lock) to a JSON file every 5 s. Then:
+
+- every `--fault-every` minutes a fault through the API, cycling region_down, service_down,
+  error_rate and auth_down, cleared through the API after 60 s (two timed writes each);
+- every 2 s an incident update through the API on one declared incident (a timed write);
+- every 5 s the RSS of the process from /proc.
+
+At the end: RSS over time, API write latency p50/p99/max (and any answer but 2xx),
+"database is locked" lines in the log, and the write-lock figures per holder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import (
+    PYTHON,
+    ROOT,
+    Child,
+    exit_on_sigterm,
+    free_port,
+    percentile,
+    say,
+    wait_for_port,
+)
+
+REGION = "us-central1.gcp"
+FAULTS = ({"kind": "region_down", "region": REGION},
+          {"kind": "service_down", "region": REGION, "service": "search"},
+          {"kind": "error_rate", "region": REGION, "service": "orders", "value": 0.5},
+          {"kind": "auth_down", "region": REGION})
+FAULT_S = 60.0
+UPDATE_EVERY_S = 2.0
+RSS_EVERY_S = 5.0
+
+#: Run inside the child: logging to files, lock figures dumped, then `app.py up`.
+WRAPPER = """
+import json, logging, os, runpy, sys, threading, time
+root, log_path, holds_path = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, root)
+fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.dup2(fd, 2)
+handler = logging.StreamHandler(sys.stderr)
+handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+logging.getLogger().addHandler(handler)
+logging.getLogger().setLevel(logging.WARNING)
+logging.getLogger("bellwether.db.lock").setLevel(logging.DEBUG)
+import core.db as db
+
+def dump():
+    while True:
+        time.sleep(5)
+        holds = getattr(db, "lock_holds", dict)()
+        rows = {name: {"count": h.count, "total_ms": h.total_ms, "max_ms": h.max_ms,
+                       "over_100ms": h.over_100ms, "max_wait_ms": h.max_wait_ms}
+                for name, h in holds.items()}
+        with open(holds_path + ".part", "w") as out:
+            json.dump(rows, out)
+        os.replace(holds_path + ".part", holds_path)
+
+threading.Thread(target=dump, daemon=True, name="soak-dump").start()
+sys.argv = [os.path.join(root, "app.py"), "up"]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+class Api:
+    """Timed JSON calls to the web app with the admin token."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+        self.timings: dict[str, list[float]] = {}
+        self.refused: list[tuple[str, int, str]] = []
+
+    def call(self, label: str, method: str, path: str, body: dict[str, Any] | None = None,
+             ) -> dict[str, Any] | None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}",
+                     "Content-Type": "application/json"})
+        began = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer: dict[str, Any] | None = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            self.refused.append((label, exc.code, exc.read().decode(errors="replace")[:200]))
+            answer = None
+        self.timings.setdefault(label, []).append((time.perf_counter() - began) * 1000)
+        return answer
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(api: Api, pid: int, seconds: float, fault_every_s: float,
+         alive: Any) -> list[tuple[float, float]]:
+    """Drive the writes for `seconds`; the RSS samples (s, MiB)."""
+    incident = api.call("incident declare", "POST", "/api/v1/incidents", {
+        "title": "Soak: API write latency", "impact": "minor",
+        "message": "bench/soak_up.py posts an update every 2 s"})
+    incident_id = incident["id"] if incident else None
+    began = time.perf_counter()
+    next_fault, next_update, next_rss = 0.0, 0.0, 0.0
+    active: tuple[float, int, str] | None = None  # (cleared at, fault id, kind)
+    samples: list[tuple[float, float]] = []
+    cycle = 0
+    while (now := time.perf_counter() - began) < seconds:
+        if not alive():
+            sys.exit("bellwether up exited during the soak")
+        if active is None and now >= next_fault:
+            spec = FAULTS[cycle % len(FAULTS)]
+            cycle += 1
+            made = api.call("fault inject", "POST", "/api/v1/faults", spec)
+            if made:
+                active = (now + FAULT_S, int(made["id"]), str(spec["kind"]))
+            next_fault += fault_every_s
+        if active is not None and now >= active[0]:
+            api.call("fault clear", "DELETE", f"/api/v1/faults/{active[1]}")
+            active = None
+        if incident_id is not None and now >= next_update:
+            api.call("incident update", "POST", f"/api/v1/incidents/{incident_id}/updates",
+                     {"status": "monitoring", "body": f"still soaking at {now:.0f} s"})
+            next_update += UPDATE_EVERY_S
+        if now >= next_rss:
+            samples.append((now, rss_mb(pid)))
+            next_rss += RSS_EVERY_S
+        time.sleep(0.1)
+    if active is not None:
+        api.call("fault clear", "DELETE", f"/api/v1/faults/{active[1]}")
+    return samples
+
+
+def grouped(holds: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Server threads summed into one row (each request thread is its own holder)."""
+    rows: dict[str, dict[str, float]] = {}
+    for name, h in holds.items():
+        key = re.sub(r"(CP Server Thread|waitress)-\d+", r"\1-*", name)
+        row = rows.setdefault(key, dict.fromkeys(h, 0.0))
+        row["count"] += h["count"]
+        row["total_ms"] += h["total_ms"]
+        row["over_100ms"] += h["over_100ms"]
+        row["max_ms"] = max(row["max_ms"], h["max_ms"])
+        row["max_wait_ms"] = max(row["max_wait_ms"], h["max_wait_ms"])
+    return rows
+
+
+def report(api: Api, samples: list[tuple[float, float]], log_text: str,
+           holds: dict[str, dict[str, float]]) -> None:
+    say("\n| at min | VmRSS MiB |")
+    say("|---|---|")
+    for at, rss in samples:
+        if int(at) % 60 < RSS_EVERY_S or (at, rss) == samples[-1]:
+            say(f"| {at / 60:.0f} | {rss:.1f} |")
+    say("\n| API write | n | p50 ms | p99 ms | max ms |")
+    say("|---|---|---|---|---|")
+    every: list[float] = []
+    for label, values in sorted(api.timings.items()):
+        every += values
+        say(f"| {label} | {len(values)} | {percentile(values, 0.5):.1f} | "
+            f"{percentile(values, 0.99):.1f} | {max(values):.1f} |")
+    say(f"| all | {len(every)} | {percentile(every, 0.5):.1f} | "
+        f"{percentile(every, 0.99):.1f} | {max(every, default=float('nan')):.1f} |")
+    say(f"\nAnswers other than 2xx: {len(api.refused)}"
+        + "".join(f"\n- {label}: {code} {body}" for label, code, body in api.refused[:10]))
+    locked = sum("database is locked" in line for line in log_text.splitlines())
+    skipped = sum("skipped a pass" in line for line in log_text.splitlines())
+    errors = sum(" ERROR " in line for line in log_text.splitlines())
+    say(f"Log: {locked} line(s) with \"database is locked\", {skipped} job pass(es) "
+        f"skipped for a busy lock, {errors} ERROR line(s)")
+    if not holds:
+        say("(no write-lock figures: this tree's core.db does not measure them)")
+        return
+    holds = grouped(holds)
+    say("\n| holder | write txns | mean ms | max hold ms | holds > 100 ms | max wait ms |")
+    say("|---|---|---|---|---|---|")
+    for name, h in sorted(holds.items(), key=lambda item: -item[1]["max_ms"]):
+        say(f"| {name} | {h['count']:.0f} | {h['total_ms'] / max(1, h['count']):.1f} | "
+            f"{h['max_ms']:.1f} | {h['over_100ms']:.0f} | {h['max_wait_ms']:.1f} |")
+
+
+def main() -> None:
+    exit_on_sigterm()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--fault-every", type=float, default=5.0, help="minutes")
+    parser.add_argument("--interval", type=int, default=1, help="BELLWETHER_PROBE_INTERVAL_S")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the Bellwether tree to run (another checkout for a before run)")
+    parser.add_argument("--keep", type=Path, help="copy the log and figures here")
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bw-bench-soak-") as tmp:
+        data_dir = Path(tmp) / "data"
+        log_path, holds_path = Path(tmp) / "up.log", Path(tmp) / "holds.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
+        env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
+                   BELLWETHER_PROBE_INTERVAL_S=str(args.interval))
+        say(f"bellwether up ({args.root}): port {port}, probes every {args.interval} s, "
+            f"{args.minutes:g} min, a fault every {args.fault_every:g} min")
+        argv = [PYTHON, "-c", WRAPPER, str(args.root), str(log_path), str(holds_path)]
+        with Child(argv, env=env) as up:
+            wait_for_port(port, timeout=120)
+            token_file = data_dir / "admin-token"
+            deadline = time.perf_counter() + 30
+            while not token_file.exists() and time.perf_counter() < deadline:
+                time.sleep(0.1)
+            api = Api(f"http://127.0.0.1:{port}", token_file.read_text().strip())
+            samples = soak(api, up.pid, args.minutes * 60, args.fault_every * 60,
+                           lambda: up.process.poll() is None)
+            time.sleep(6)  # one more dump of the lock figures
+            code = up.stop(timeout=60)
+        log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        holds = json.loads(holds_path.read_text()) if holds_path.exists() else {}
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            (args.keep / "up.log").write_text(log_text)
+            (args.keep / "holds.json").write_text(json.dumps(holds, indent=1))
+    report(api, samples, log_text, holds)
+    say(f"\nSIGTERM → exit {code}")
+
+
+if __name__ == "__main__":
+    main()
