@@ -1,4 +1,7 @@
-"""`bellwether drill SCENARIO|all`: run failure drills against a running instance."""
+"""`bellwether drill SCENARIO|all`: run failure drills against a running instance;
+`bellwether drill chaos --seed N --episodes K`: a chaos campaign against an instance it
+starts itself (with its own PagerDuty stand-in and mail server, whose every event it checks).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +19,31 @@ from core.clock import SystemClock
                               "data directory's).")
 @click.option("--region", help="Region to drill (default: the first one).")
 @click.option("--interval-s", type=float, default=None,
-              help="The instance's probe interval (default: BELLWETHER_PROBE_INTERVAL_S).")
+              help="Override the probe interval (default: read from the instance).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to save the JSON and HTML table (default: <data dir>/drills).")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="chaos: the seed of the random episode sequence.")
+@click.option("--episodes", type=click.IntRange(min=1), default=6, show_default=True,
+              help="chaos: how many episodes.")
+@click.option("--database-url", default=None,
+              help="chaos: an empty database for the instance it starts (default: SQLite "
+                   "in a temporary directory).")
 @click.pass_context
 def drill_command(ctx: click.Context, scenario: str, server: str | None, token: str | None,
-                  region: str | None, interval_s: float | None, out_dir: Path | None) -> None:
+                  region: str | None, interval_s: float | None, out_dir: Path | None,
+                  seed: int, episodes: int, database_url: str | None) -> None:
     """Inject each failure of the paper, watch, clear, and compare with what should happen.
 
     SCENARIO is one of zone, region, auth, service, latency, errors, database, partition,
-    or all. Exits 1 when a drill did not go as expected.
+    or all; or chaos, a seeded campaign of compound faults against an instance of its own.
+    Exits 1 when a drill did not go as expected (or an invariant of the campaign broke).
     """
+    if scenario == "chaos":
+        from drills.chaos import run_campaign_command
+
+        ok = run_campaign_command(seed, episodes, database_url, out_dir, say=click.echo)
+        ctx.exit(0 if ok else 1)
     from core.cli import settings_from
     from core.remote import remote_for
     from drills.report import markdown, save
@@ -40,9 +57,11 @@ def drill_command(ctx: click.Context, scenario: str, server: str | None, token: 
         raise click.BadParameter(str(exc.args[0]), param_hint="SCENARIO") from None
     api = remote_for(settings, server, token)
     target = region or api.call("GET", "/api/v1/regions")["regions"][0]["name"]
-    interval = interval_s or float(settings.probe_interval_s)
     clock = SystemClock()
-    drill = Drill(api, clock, target, interval, say=click.echo)
+    drill = Drill(api, clock, target, interval_s, say=click.echo)
+    interval = drill.interval_s
+    click.echo(f"probe interval {interval:g} s (" + ("given" if interval_s else
+                                                     "read from the instance") + ")")
     results = [drill.run(s) for s in chosen]
     click.echo("")
     click.echo(markdown(results))
