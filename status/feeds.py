@@ -57,12 +57,21 @@ def _affected(incident: IncidentView) -> list[dict[str, Any]]:
              "new_status": statuspage_status(state)} for c, r, state in incident.components]
 
 
+def _monitoring_since(incident: IncidentView) -> datetime | None:
+    """When an incident in `monitoring` began watching its recovery (its latest such update)."""
+    if incident.status != "monitoring":
+        return None
+    return max((u.created_at for u in incident.updates if u.status == "monitoring"),
+               default=incident.updated_at)
+
+
 def incident_json(incident: IncidentView) -> dict[str, Any]:
     """An incident, or a scheduled maintenance with its extra fields."""
     body: dict[str, Any] = {
         "id": str(incident.id), "name": incident.title, "status": incident.status,
         "created_at": _time(incident.started_at), "updated_at": _time(incident.updated_at),
-        "monitoring_at": None, "resolved_at": _time(incident.resolved_at),
+        "monitoring_at": _time(_monitoring_since(incident)),
+        "resolved_at": _time(incident.resolved_at),
         "impact": incident.impact, "shortlink": None, "started_at": _time(incident.started_at),
         "page_id": PAGE_ID,
         "incident_updates": [

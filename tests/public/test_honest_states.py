@@ -93,6 +93,7 @@ def test_an_incident_in_monitoring_shows_as_monitoring(page_client: FlaskClient,
     assert summary["status"]["description"] == "Monitoring a Recent Incident"
     search = next(c for c in summary["components"] if c["name"] == f"search ({REGION})")
     assert search["status"] == "operational"  # measured: the cool-down follows a recovery
+    assert summary["incidents"][0]["monitoring_at"] == NOW.isoformat()
     overview = page_client.get("/").get_data(as_text=True)
     assert 'class="state state-monitoring"' in overview
     assert "All Systems Operational" not in overview
