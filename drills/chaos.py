@@ -48,6 +48,7 @@ FLAP_SERVICES = ("search", "carts", "orders", "messages")
 TIER2_ROOTS = ("audit-log", "import")
 ANY_COMPONENT = ("auth", "products", "search", "carts", "orders", "messages", "audit-log",
                  "import")
+INCIDENT_LINK = re.compile(r"/incidents/(\d+)\b")
 CALM_STATES = frozenset({"operational", "degraded_performance"})
 CONFIRM_SUBJECT = "Confirm your status subscription"
 AGENT_LOCATION = "loc-d"
@@ -67,7 +68,7 @@ class Timing:
     reopen_s: float = 15.0
     settle_s: float = 3.0
     notice_interval_s: float = 20.0
-    sample_every_s: float = 2.0
+    sample_every_s: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,8 @@ class CampaignResult:
                 "pages": [{"at": p.at.isoformat(), "routing_key": p.routing_key,
                            "dedup_key": p.dedup_key, "action": p.action} for p in self.pages],
                 "notices": [{"at": n.at.isoformat(), "subscriber": n.subscriber,
-                             "subject": n.subject} for n in self.notices],
+                             "subject": n.subject, "incident": n.incident}
+                            for n in self.notices],
                 "setup_mails": self.setup_mails, "notes": self.notes}
 
 
@@ -265,6 +267,7 @@ class Campaign:
                  say: Callable[[str], None] = lambda _line: None) -> None:
         self.world, self.clock, self.timing, self.say = world, clock, timing, say
         self.api = _Patient(world.api.server, world.api.token, clock)
+        self.stirring = ""
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -304,17 +307,26 @@ class Campaign:
 
     def quiet(self) -> bool:
         """No fault, no open incident, no pending delivery, no pair in an outage or without
-        data (slow answers on a loaded machine are no incident and need no waiting for)."""
+        data (slow answers on a loaded machine are no incident and need no waiting for).
+        What still stirs is kept in `self.stirring` for the give-up message."""
+        self.stirring = self._stirring()
+        return not self.stirring
+
+    def _stirring(self) -> str:
         if self.api.call("GET", "/api/v1/faults").get("faults"):
-            return False
+            return "a fault is still injected"
         open_ = self.api.call("GET", "/api/v1/incidents", params={"state": "open"})
         if open_["incidents"]:
-            return False
+            return "open: " + "; ".join(f"{i['id']} {i['title']} ({i.get('status')})"
+                                         for i in open_["incidents"])
         for status in ("pending", "sending"):
-            if self.api.call("GET", "/api/v1/outbox", params={"status": status})["rows"]:
-                return False
+            rows = self.api.call("GET", "/api/v1/outbox", params={"status": status})["rows"]
+            if rows:
+                return f"{len(rows)} {status} deliveries, e.g. {rows[0]['key']}"
         states = self.api.call("GET", "/api/v1/states")["states"]
-        return all(r["state"] in CALM_STATES for r in states)
+        stirring = [f"{r['component']} {r['region']} {r['state']}" for r in states
+                    if r["state"] not in CALM_STATES]
+        return ", ".join(stirring)
 
     # --- episodes -------------------------------------------------------------------------
 
@@ -421,7 +433,9 @@ class Campaign:
                 if not self.wait("quiet after the episode", self.quiet,
                                  self.timing.quiet_timeout_s):
                     result.notes.append(f"episode {index} did not come to quiet in "
-                                        f"{self.timing.quiet_timeout_s:.0f} s")
+                                        f"{self.timing.quiet_timeout_s:.0f} s: "
+                                        f"{self.stirring}")
+                    self.say(f"    still stirring: {self.stirring}")
                 # A new episode of the same root must not reopen this one's incident.
                 self.hold(self.timing.reopen_s + 2 * interval)
         finally:
@@ -447,7 +461,9 @@ class Campaign:
             if mail.subject == CONFIRM_SUBJECT and first is not None and mail.at < first:
                 result.setup_mails += 1
                 continue
-            result.notices.append(Notice(mail.at, mail.recipient, mail.subject))
+            named = INCIDENT_LINK.search(mail.text)
+            result.notices.append(Notice(mail.at, mail.recipient, mail.subject,
+                                         int(named.group(1)) if named else None))
         result.violations = check_campaign(result.episodes, result.pages, result.notices,
                                            result.samples, result.silent_after_s)
         result.figures = counts(result.episodes, result.pages, result.notices)
@@ -470,6 +486,7 @@ class Setup:
     subscribers: int = 3
     timing: Timing = field(default_factory=Timing)
     with_agent: bool = True
+    kinds: tuple[str, ...] = KINDS
     token: str = "bw_chaos_admin_token_0123456789"
 
 
@@ -546,7 +563,7 @@ def run_campaign(setup: Setup, seed: int, episodes: int, clock: Clock | None = N
         _subscribe(api, mail, setup.regions, setup.subscribers, clock, say)
         world = World(api, pagerduty, mail, agent if setup.with_agent else None,
                       setup.regions)
-        plans = plan_campaign(seed, episodes, setup.regions)
+        plans = plan_campaign(seed, episodes, setup.regions, setup.kinds)
         result = Campaign(world, clock, setup.timing, say).run(seed, plans)
     finally:
         agent.stop()

@@ -12,8 +12,9 @@ before the first episode belong to none and are reported as strays. The invarian
 2. every trigger resolved exactly once, on its own key: each dedup_key's events all go to
    the routing key of its first trigger, every trigger is followed by one resolve before the
    next trigger, no resolve comes without an open alert, and nothing is left open at the end;
-3. no subscriber notice before its page: each notice of an episode arrives after the
-   episode's first trigger, and an episode without a trigger sends no notice;
+3. no subscriber notice before its page: a notice about incident N arrives after the first
+   trigger of `bellwether-incident-N` (or of its escalation, `…-N-tier1`); a notice that
+   names no incident arrives after its episode's first trigger;
 4. one story per subscriber: per subscriber and episode, at most one first notice per root,
    further updates only `notice_interval_s` apart, and at most one resolution per root;
 5. silence is a state: a (component, region) whose quorum of locations sent no check for
@@ -60,6 +61,7 @@ class Notice:
     at: datetime
     subscriber: str
     subject: str
+    incident: int | None = None
 
     @property
     def is_resolution(self) -> bool:
@@ -210,23 +212,33 @@ def resolved_once(episodes: Sequence[Episode], pages: Sequence[PageEvent]) -> li
     return problems
 
 
+def first_page_of(incident: int, pages: Sequence[PageEvent]) -> datetime | None:
+    """When the first trigger of the incident's alerts (any tier) arrived, if ever."""
+    base = f"bellwether-incident-{incident}"
+    times = [e.at for e in pages if e.action == "trigger"
+             and (e.dedup_key == base or e.dedup_key.startswith(base + "-"))]
+    return min(times, default=None)
+
+
 def page_first(episode: Episode, pages: Sequence[PageEvent], notices: Sequence[Notice],
-               ) -> list[Violation]:
-    """Invariant 3 for one episode's events."""
+               every_page: Sequence[PageEvent] = ()) -> list[Violation]:
+    """Invariant 3 for one episode's notices: against their incident's own page (found
+    among `every_page` of the campaign), else against the episode's first trigger."""
     if not notices:
         return []
-    triggers = [e.at for e in pages if e.action == "trigger"]
-    if not triggers:
-        return [Violation(PAGE_FIRST, _label(episode),
-                          f"{len(notices)} notice(s) and no page at all",
-                          tuple(n.describe() for n in notices))]
-    first = min(triggers)
-    early = [n for n in notices if n.at < first]
+    episode_first = min((e.at for e in pages if e.action == "trigger"), default=None)
+    early: list[str] = []
+    for notice in notices:
+        paged = episode_first if notice.incident is None else \
+            first_page_of(notice.incident, every_page or pages)
+        if paged is None:
+            early.append(notice.describe() + " — never paged")
+        elif notice.at < paged:
+            early.append(notice.describe() + f" — paged only at {paged:%H:%M:%S.%f}"[:-3])
     if not early:
         return []
     return [Violation(PAGE_FIRST, _label(episode),
-                      f"{len(early)} notice(s) before the first page at {first:%H:%M:%S.%f}",
-                      tuple(n.describe() for n in early))]
+                      f"{len(early)} notice(s) before (or without) their page", tuple(early))]
 
 
 def one_story(episode: Episode, notices: Sequence[Notice]) -> list[Violation]:
@@ -326,7 +338,7 @@ def check_campaign(episodes: Sequence[Episode], pages: Sequence[PageEvent],
     for episode in episodes:
         mine, told = page_groups.get(episode.index, []), notice_groups.get(episode.index, [])
         problems += one_page_per_root(episode, mine)
-        problems += page_first(episode, mine, told)
+        problems += page_first(episode, mine, told, pages)
         problems += one_story(episode, told)
     problems += resolved_once(episodes, pages)
     problems += never_silent(episodes, samples, silent_after_s)

@@ -119,7 +119,30 @@ def test_a_notice_before_its_page_is_caught() -> None:
     pages = [page(30, "trigger"), page(60, "resolve")]
     problems = check_campaign([episode()], pages, [mail(10, "a@x"), mail(31, "b@x")])
     assert names(problems) == [PAGE_FIRST]
-    assert problems[0].events == (mail(10, "a@x").describe(),)
+    assert problems[0].events == (mail(10, "a@x").describe() + " — paged only at "
+                                  "09:00:30.000",)
+
+
+def test_a_notice_is_judged_against_its_own_incident_s_page() -> None:
+    pages = [page(5, "trigger", "bellwether-incident-1"), page(40, "resolve"),
+             page(20, "trigger", "bellwether-incident-2-tier1"),
+             page(41, "resolve", "bellwether-incident-2-tier1")]
+    notices = [Notice(at(10), "a@x", "[investigating] import", incident=2),
+               Notice(at(21), "b@x", "[investigating] import", incident=2),
+               Notice(at(22), "c@x", "[investigating] carts", incident=3)]
+    problems = check_campaign([episode()], pages, notices)
+    assert names(problems) == sorted([ONE_PAGE, PAGE_FIRST])
+    early = next(p for p in problems if p.invariant == PAGE_FIRST)
+    assert len(early.events) == 2
+    assert early.events[1].endswith("— never paged")
+
+
+def test_a_carried_over_incident_s_notice_needs_no_page_in_the_next_episode() -> None:
+    episodes = [episode(), episode(100, {}, index=1)]
+    pages = [page(5, "trigger"), page(101, "resolve")]
+    notices = [Notice(at(6), "a@x", "[investigating] auth", incident=1),
+               Notice(at(102), "a@x", "[resolved] auth", incident=1)]
+    assert check_campaign(episodes, pages, notices) == []
 
 
 def test_a_notice_without_any_page_is_caught() -> None:
