@@ -195,9 +195,10 @@ class CampaignResult:
 class Silence(threading.Thread):
     """Samples every pair's state and its quorum's last check while the campaign runs."""
 
-    def __init__(self, api: RemoteApi, clock: Clock, every_s: float) -> None:
+    def __init__(self, api: RemoteApi, clock: Clock, every_s: float,
+                 limits: Mapping[tuple[str, str], float]) -> None:
         super().__init__(daemon=True)
-        self.api, self.clock, self.every_s = api, clock, every_s
+        self.api, self.clock, self.every_s, self.limits = api, clock, every_s, limits
         self.samples: list[Sample] = []
         self.locations: set[str] = set()
         self.errors = 0
@@ -221,8 +222,10 @@ class Silence(threading.Thread):
                 last[check["location"]] = max(at, last.get(check["location"], at))
             self.locations |= set(last)
             expected = max(len(self.locations), IN_PROCESS_LOCATIONS)
-            self.samples.append(Sample(self.clock.now(), row["component"], row["region"],
-                                       row["state"], quorum_checked_at(last, expected)))
+            self.samples.append(Sample(
+                self.clock.now(), row["component"], row["region"], row["state"],
+                quorum_checked_at(last, expected),
+                self.limits.get((row["component"], row["region"]))))
 
     def stop(self) -> None:
         self._halt.set()
@@ -414,12 +417,10 @@ class Campaign:
         regions = self.world.regions
         probes = self.api.call("GET", "/api/v1/probes")["probes"]
         interval = max([float(p["interval_s"]) for p in probes] or [1.0])
-        timeout = max([float(p.get("timeout_s", 10.0)) for p in probes] or [10.0])
-        # The evaluator's own freshness (3 intervals + the probe timeout), plus two
-        # intervals and 3 s for its pass and this sampler's.
-        result.silent_after_s = 5 * interval + timeout + 3.0
+        limits = silence_limits(probes)
+        result.silent_after_s = max(limits.values(), default=30.0)
         self.wait("calm before the campaign", self.quiet, self.timing.quiet_timeout_s)
-        silence = Silence(self.world.api, self.clock, self.timing.sample_every_s)
+        silence = Silence(self.world.api, self.clock, self.timing.sample_every_s, limits)
         silence.start()
         result.started_at = self.clock.now()
         try:
@@ -467,6 +468,23 @@ class Campaign:
         result.violations = check_campaign(result.episodes, result.pages, result.notices,
                                            result.samples, result.silent_after_s)
         result.figures = counts(result.episodes, result.pages, result.notices)
+
+
+def silence_limits(probes: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
+    """Per pair, how long without a quorum's check before it must show no_data: the
+    evaluator's own freshness (3 intervals + the probe's timeout) plus 10 s (or 5
+    intervals) for its pass, the write of the checks and this sampler's own lag.
+
+    >>> silence_limits([{"component": "a", "region": "r", "interval_s": 1, "timeout_s": 15}])
+    {('a', 'r'): 28.0}
+    """
+    limits: dict[tuple[str, str], float] = {}
+    for probe in probes:
+        interval = float(probe["interval_s"])
+        limit = 3 * interval + float(probe.get("timeout_s", 10.0)) + max(10.0, 5 * interval)
+        pair = (str(probe["component"]), str(probe["region"]))
+        limits[pair] = max(limit, limits.get(pair, 0.0))
+    return limits
 
 
 def _writable(probe: Mapping[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,8 @@ class Sample:
     region: str
     state: str
     quorum_checked_at: datetime | None
+    #: This pair's own silence limit (its probes' interval and timeout); None: the campaign's.
+    silent_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,9 +294,9 @@ def never_silent(episodes: Sequence[Episode], samples: Sequence[Sample],
                 f"{first.at:%H:%M:%S} to {last.at:%H:%M:%S} ({len(run)} sample(s))",
                 tuple(_sample_line(s) for s in run[:5])))
 
-    limit = timedelta(seconds=silent_after_s)
     for sample in sorted(samples, key=lambda s: s.at):
         pair = (sample.component, sample.region)
+        limit = timedelta(seconds=sample.silent_after_s or silent_after_s)
         silent = sample.quorum_checked_at is None or sample.at - sample.quorum_checked_at > limit
         if silent and sample.state != "no_data":
             open_runs.setdefault(pair, []).append(sample)
