@@ -25,6 +25,8 @@ class InstanceFacts:
     timeout_s: float = 10.0
     paging: Mapping[int, bool | None] = field(default_factory=dict)
     subscribers: Mapping[str, int] | None = None
+    #: How long the first subscriber notice waits after the page (a drill waits that too).
+    notice_settle_s: float = 0.0
 
     def paging_gap(self, component: str | None) -> str | None:
         """The line to print when the tier that `component` pages cannot be paged."""
@@ -69,7 +71,8 @@ def facts_from(paging: Mapping[str, Any] | None, probes: Sequence[Mapping[str, A
         interval, timeout,
         paging={1: bool(tiers.get("tier1", {}).get("configured")),
                 2: bool(tiers.get("tier2", {}).get("configured"))},
-        subscribers={str(k): int(v) for k, v in paging.get("subscribers", {}).items()})
+        subscribers={str(k): int(v) for k, v in paging.get("subscribers", {}).items()},
+        notice_settle_s=float(paging.get("notice_settle_s", 0.0)))
 
 
 def read_facts(api: RemoteApi, region: str, fallback_interval_s: float) -> InstanceFacts:

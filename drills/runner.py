@@ -246,7 +246,10 @@ class Drill:
             return result.detect_s is not None if expected else False
 
         if scenario.expect_incident or expected:
-            self.wait("the expected reaction", reached, self._long())
+            # Subscribers hear of an episode only after the settle window that follows the
+            # page (issue 11 §7), so a drill expecting a notice waits that much longer.
+            settle = self.facts.notice_settle_s if scenario.expect_incident else 0.0
+            self.wait("the expected reaction", reached, self._long() + settle)
         # Hold a while more: nothing unexpected may follow (pages, other incidents).
         hold = self.clock.monotonic() + max(6.0, 6 * self.interval_s)
         while self.clock.monotonic() < hold:

@@ -29,7 +29,7 @@ from tests.support.databases import create_database, drop_database
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 PAGING = {"pagerduty": {"tier1": {"configured": True}, "tier2": {"configured": False}},
-          "subscribers": {"email": 2}, "probe_interval_s": 30}
+          "subscribers": {"email": 2}, "probe_interval_s": 30, "notice_settle_s": 30}
 
 
 def result(alerts: list[Alert], notes: list[str] | None = None) -> DrillResult:
@@ -100,7 +100,9 @@ class FakeApi(RemoteApi):
 
 def test_a_drill_needs_no_interval_option_and_keeps_it_as_an_override() -> None:
     api = FakeApi()
-    assert Drill(api, ManualClock(NOW), "eu").interval_s == 2.0
+    drill = Drill(api, ManualClock(NOW), "eu")
+    assert drill.interval_s == 2.0
+    assert drill.facts.notice_settle_s == 30.0
     assert api.asked == ["/api/v1/paging", "/api/v1/probes"]
     assert Drill(api, ManualClock(NOW), "eu", interval_s=7.0).interval_s == 7.0
 
@@ -144,6 +146,7 @@ def test_the_server_says_whether_paging_is_configured_never_the_key(
     assert body["pagerduty"]["tier2"]["configured"] is False
     assert body["subscribers"] == {"email": 1}
     assert body["probe_interval_s"] == 15
+    assert body["notice_settle_s"] == 30.0
     assert "secret-tier1-key" not in answer.get_data(as_text=True)
     assert api.get("/api/v1/paging").status_code == 401
 
