@@ -437,8 +437,8 @@ class Campaign:
                                         f"{self.timing.quiet_timeout_s:.0f} s: "
                                         f"{self.stirring}")
                     self.say(f"    still stirring: {self.stirring}")
-                # A new episode of the same root must not reopen this one's incident.
-                self.hold(self.timing.reopen_s + 2 * interval)
+                if index + 1 < len(plans):  # the next episode must not reopen this one
+                    self.hold(self.timing.reopen_s + 2 * interval)
         finally:
             silence.stop()
             if not self.world.pagerduty.up:
