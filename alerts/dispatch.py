@@ -45,7 +45,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    exists,
     func,
     or_,
     select,
@@ -137,8 +136,14 @@ def _due_ids(session: Session, now: datetime, limit: int, lease: timedelta,
     flight); the lower lane first, then in id order. On PostgreSQL, rows another worker is
     claiming are skipped."""
     earlier = aliased(OutboxRow)
-    blocked = exists().where(earlier.ordering_key == OutboxRow.ordering_key,
-                             earlier.id < OutboxRow.id, earlier.status.in_(UNDELIVERED))
+    # OFFSET 0 keeps PostgreSQL from turning this into an anti-join: planned from the
+    # statistics of an outbox analyzed while nearly empty (its usual state), that join read
+    # every undelivered row once per candidate, and a claim over a fresh fan-out of 11,000
+    # rows took 86 s; as a subquery per candidate it reads the ordering index (83 ms).
+    blocked = (select(earlier.id)
+               .where(earlier.ordering_key == OutboxRow.ordering_key,
+                      earlier.id < OutboxRow.id, earlier.status.in_(UNDELIVERED))
+               .offset(0).exists())
     postgres = session.get_bind().dialect.name == "postgresql"
     due: ColumnElement[bool] = OutboxRow.next_attempt_at <= now
     if not postgres:
