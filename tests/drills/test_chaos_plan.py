@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pytest
 
 from drills.chaos import KINDS, ROUTING, EpisodePlan, plan_campaign
 from drills.chaos_harness import MailSink, PagerDutyStandIn, self_signed
@@ -75,3 +77,23 @@ def test_the_mail_sink_keeps_every_recipient_s_copy() -> None:
     assert [m.recipient for m in mails] == ["a@example.test", "b@example.test"]
     assert mails[0].subject == "[investigating] auth unavailable — us-central1.gcp"
     assert "incidents/1 ✓" in mails[0].text
+
+
+def test_bellwether_drill_chaos_runs_a_campaign_and_fails_on_a_violation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import drills.chaos
+    from drills.cli import drill_command
+
+    calls: list[tuple[int, int, str | None]] = []
+
+    def fake(seed: int, episodes: int, database_url: str | None, out_dir: Path | None,
+             say: Callable[[str], None]) -> bool:
+        calls.append((seed, episodes, database_url))
+        return False
+
+    monkeypatch.setattr(drills.chaos, "run_campaign_command", fake)
+    outcome = CliRunner().invoke(drill_command, ["chaos", "--seed", "4", "--episodes", "2"])
+    assert calls == [(4, 2, None)]
+    assert outcome.exit_code == 1
