@@ -157,8 +157,12 @@ class Drill:
                 if (_parse(i["timeline"]["opened_at"]) or since) >= since
                 and any(c["region"] == self.region for c in i["components"])]
 
-    def outbox_since(self, since: datetime) -> list[dict[str, Any]]:
-        rows = self.api.call("GET", "/api/v1/outbox", params={"since": since.isoformat()})
+    def outbox_since(self, since: datetime, channel: str | None = None,
+                     ) -> list[dict[str, Any]]:
+        """Outbox rows since `since` (the API answers at most 1,000: pages are asked for
+        on their own, so a fan-out to thousands of subscribers cannot hide one)."""
+        params = {"since": since.isoformat(), **({"channel": channel} if channel else {})}
+        rows = self.api.call("GET", "/api/v1/outbox", params=params)
         return list(rows["rows"])
 
     def wait(self, what: str, done: Callable[[], bool], timeout_s: float) -> bool:
@@ -195,7 +199,7 @@ class Drill:
         self._recover(scenario, result)
         # Triggers after the fault was cleared (a re-page, a late burn-rate alert) count too.
         result.alerts = count_triggers(self.outbox_since(
-            result.injected_at - timedelta(seconds=1)))
+            result.injected_at - timedelta(seconds=1), "pagerduty"))
         self._judge(scenario, result)
         verdict = "as expected" if result.passed else "; ".join(result.problems)
         self.say(f"  {result.observed}; {result.paged} — {verdict}")
@@ -259,15 +263,16 @@ class Drill:
 
     def _paging(self, result: DrillResult, start: datetime) -> None:
         result.incidents = self.incidents_since(start - timedelta(seconds=1))
-        rows = self.outbox_since(start - timedelta(seconds=1))
-        result.alerts = count_triggers(rows)
-        triggers = [r for r in rows if r["channel"] == "pagerduty"
-                    and r["event_type"] == "page.trigger"]
+        since = start - timedelta(seconds=1)
+        pages = self.outbox_since(since, "pagerduty")
+        result.alerts = count_triggers(pages)
+        triggers = [r for r in pages if r["event_type"] == "page.trigger"]
         for row in sorted(triggers, key=lambda r: str(r["delivered_at"] or "~")):
             delivered = _parse(row["delivered_at"])
             if delivered and result.page_s is None:
                 result.page_s = (delivered - start).total_seconds()
-        notices = [r for r in rows if r["channel"] in ("email", "webhook")
+        notices = [r for r in self.outbox_since(since)
+                   if r["channel"] in ("email", "webhook")
                    and str(r["event_type"]).startswith("incident.")]
         delivered_notices = [_parse(r["delivered_at"]) for r in notices if r["delivered_at"]]
         if delivered_notices and result.notify_s is None:
