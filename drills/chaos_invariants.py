@@ -16,7 +16,8 @@ before the first episode belong to none and are reported as strays. The invarian
    trigger of `bellwether-incident-N` (or of its escalation, `…-N-tier1`); a notice that
    names no incident arrives after its episode's first trigger;
 4. one story per subscriber: per subscriber and episode, at most one first notice per root,
-   further updates only `notice_interval_s` apart, and at most one resolution per root;
+   further updates only `notice_interval_s` apart (measured at the mail server, so 10 %
+   and at least 2 s are allowed for delivery jitter), and at most one resolution per root;
 5. silence is a state: a (component, region) whose quorum of locations sent no check for
    longer than `silent_after_s` is shown `no_data`.
 """
@@ -243,12 +244,22 @@ def page_first(episode: Episode, pages: Sequence[PageEvent], notices: Sequence[N
                       f"{len(early)} notice(s) before (or without) their page", tuple(early))]
 
 
+def jitter_s(interval_s: float) -> float:
+    """How much closer than `interval_s` two notices may arrive: the dispatcher delivers
+    each when its pass comes round.
+
+    >>> jitter_s(20), jitter_s(300)
+    (2.0, 30.0)
+    """
+    return max(2.0, interval_s / 10)
+
+
 def one_story(episode: Episode, notices: Sequence[Notice]) -> list[Violation]:
     """Invariant 4 for one episode's events."""
     mine: dict[str, list[Notice]] = defaultdict(list)
     for notice in notices:
         mine[notice.subscriber].append(notice)
-    gap = timedelta(seconds=episode.notice_interval_s)
+    gap = timedelta(seconds=episode.notice_interval_s - jitter_s(episode.notice_interval_s))
     problems = []
     for subscriber, received in sorted(mine.items()):
         received.sort(key=lambda n: n.at)

@@ -158,6 +158,14 @@ def test_one_email_per_newly_affected_component_is_a_notice_storm() -> None:
     assert problems[0].detail.count("closer than 60 s") == 8
 
 
+def test_an_update_a_little_early_at_the_mail_server_is_delivery_jitter() -> None:
+    pages = [page(1, "trigger"), page(200, "resolve")]
+    notices = [mail(2, "a@x"), mail(56.5, "a@x", "[monitoring] auth")]
+    assert check_campaign([episode()], pages, notices) == []
+    notices = [mail(2, "a@x"), mail(55.5, "a@x", "[monitoring] auth")]
+    assert names(check_campaign([episode()], pages, notices)) == [ONE_STORY]
+
+
 def test_updates_a_notice_interval_apart_and_one_resolution_hold() -> None:
     pages = [page(1, "trigger"), page(200, "resolve")]
     notices = [mail(2, "a@x"), mail(70, "a@x", "[identified] auth"),
