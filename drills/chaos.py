@@ -320,8 +320,12 @@ class Campaign:
             return "a fault is still injected"
         open_ = self.api.call("GET", "/api/v1/incidents", params={"state": "open"})
         if open_["incidents"]:
+            states = self.api.call("GET", "/api/v1/states")["states"]
+            unwell = [f"{r['component']} {r['region']} {r['state']}" for r in states
+                      if r["state"] != "operational"]
             return "open: " + "; ".join(f"{i['id']} {i['title']} ({i.get('status')})"
-                                         for i in open_["incidents"])
+                                         for i in open_["incidents"]) + \
+                "; not operational: " + (", ".join(unwell) or "none")
         for status in ("pending", "sending"):
             rows = self.api.call("GET", "/api/v1/outbox", params={"status": status})["rows"]
             if rows:
