@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -23,7 +23,11 @@ Key = tuple[str, str]
 """A (component, region)."""
 
 FAILING_STATES = frozenset({"partial_outage", "major_outage"})
-RECOVERED_STATES = frozenset({"operational", "under_maintenance"})
+#: No longer an outage. Slow answers are a separate verdict (degraded_performance) and
+#: never hold an outage incident open: it would strand its PagerDuty alert.
+RECOVERED_STATES = frozenset({"operational", "degraded_performance", "under_maintenance"})
+#: What a pair shows while Bellwether has no fresh checks of it: neither failing nor fine.
+UNKNOWN_STATES = frozenset({"no_data"})
 #: The synthetic shop transaction exercises these services, so it fails when they do.
 TRANSACTION = "transaction"
 TRANSACTION_DEPENDS_ON = ("auth", "carts", "orders", "messages")
@@ -251,11 +255,16 @@ class Assignment:
 
 
 def _target(root: str, root_regions: set[str], incidents: Sequence[OpenIncident],
+            key_regions: set[str], recent: Callable[[OpenIncident], bool],
             ) -> OpenIncident | None:
     """The open incident of `root`, else one about failures behind `root` where it fails,
     else the newest recently resolved incident of `root` (reopened: the same episode)."""
     open_ones = [i for i in incidents if i.resolved_at is None]
-    same = [i for i in open_ones if i.root == root]
+    # The same root failing in another region is the same story only while it begins close
+    # to the incident, or where the incident already sees a failure.
+    same = [i for i in open_ones if i.root == root
+            and (recent(i) or any(t.recovered_at is None and t.region in key_regions
+                                  for t in i.tracked))]
     if same:
         return min(same, key=lambda i: i.id)
     behind = [i for i in open_ones
@@ -304,7 +313,8 @@ def assign_failures(new: Iterable[Key], failing: Iterable[Key],
     assignments: list[Assignment] = []
     for root, keys in sorted(by_root.items(), key=lambda item: (-len(item[1]), item[0])):
         root_regions = {region for region, names in failing_in.items() if root in names}
-        target = _target(root, root_regions, incidents)
+        target = _target(root, root_regions, incidents, {region for _, region in keys},
+                         lambda i: now is None or not correlate or now - i.opened_at <= correlate)
         if target is None and now is not None and correlate:
             target = _correlated(keys, incidents, now, correlate)
             if target is not None:
@@ -327,7 +337,9 @@ def track(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: datetime,
     for item in tracked:
         current = live.get(item.key)
         state = current.state if current else item.state
-        if state in RECOVERED_STATES:
+        if state in UNKNOWN_STATES:
+            result.append(replace(item, state=state))
+        elif state in RECOVERED_STATES:
             since = current.since if current else now
             result.append(replace(item, state=state, recovered_at=item.recovered_at or since))
         else:
@@ -350,17 +362,24 @@ def recovered_for(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: dat
                   cooldown: timedelta) -> bool:
     """True when every affected (component, region) has been fine for the whole cool-down.
 
-    Under maintenance counts as fine; a series no longer measured cannot hold it open.
+    Under maintenance counts as fine, and so does slow (degraded_performance is not an
+    outage); a series no longer measured cannot hold it open, nor can one without fresh
+    data (paged as no_data on its own) unless nothing at all is measured.
     """
+    seen = 0
     for item in tracked:
         current = live.get(item.key)
         if current is None:
             continue
+        if current.state in UNKNOWN_STATES:
+            continue
+        seen += 1
         if current.state == "under_maintenance":
             continue
-        if current.state != "operational" or now - current.since < cooldown:
+        if current.state not in RECOVERED_STATES or now - current.since < cooldown:
             return False
-    return bool(tracked)
+    measured = any(live.get(t.key) is not None for t in tracked)
+    return bool(tracked) and (seen > 0 or not measured)
 
 
 def first_failing_check(checks: Iterable[tuple[str, datetime, bool]], until: datetime,

@@ -187,10 +187,20 @@ def announce_due(session: Session, incident: Incident, now: datetime, settings: 
             return False
         _announce(session, incident, latest, settings, now, first=True)
         return True
+    if resolved and _told_resolved(incident):
+        # A relapse came and went before subscribers heard of it: what they were last
+        # told ("resolved") is true again, so they hear nothing new.
+        incident.notified_update_id = latest.id
+        return False
     if not resolved and now < incident.notified_at + interval:
         return False
     _announce(session, incident, latest, settings, now)
     return True
+
+
+def _told_resolved(incident: Incident) -> bool:
+    told = next((u for u in incident.updates if u.id == incident.notified_update_id), None)
+    return told is not None and told.status == "resolved"
 
 
 def timeline_of(incident: Incident) -> Timeline:

@@ -16,7 +16,7 @@ from core.clock import ManualClock
 from core.db import session_scope
 from core.scheduler import JobContext
 from status.models import Subscriber, SubscriberScope
-from tests.status.conftest import EU, START, TIER1_KEY
+from tests.status.conftest import EU, START, TIER1_KEY, US
 from tests.status.test_jobs import (  # noqa: F401
     COOLDOWN,
     ctx,
@@ -159,3 +159,35 @@ def test_an_episode_over_before_its_first_notice_tells_nobody(
     assert emails(ctx) == []
     assert [e for e, _, _ in rows(ctx) if e.startswith("page.")] == ["page.trigger",
                                                                       "page.resolve"]
+
+
+def test_a_relapse_shorter_than_the_notice_interval_tells_subscribers_nothing_new(
+        ctx: JobContext, clock: ManualClock) -> None:
+    subscribe(ctx, "ada@example.test")
+    set_states(ctx, START, "major_outage", [("search", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    run_at(ctx, clock, START + SETTLE + timedelta(seconds=1))
+    back = START + timedelta(minutes=1)
+    set_states(ctx, back, "operational", [("search", EU)])
+    run_at(ctx, clock, back + COOLDOWN)
+    assert [e for e, _ in emails(ctx)] == ["incident.opened", "incident.resolved"]
+    relapse = back + COOLDOWN + timedelta(seconds=30)
+    set_states(ctx, relapse, "major_outage", [("search", EU)])
+    run_at(ctx, clock, relapse + timedelta(seconds=1))
+    set_states(ctx, relapse + timedelta(seconds=40), "operational", [("search", EU)])
+    run_at(ctx, clock, relapse + timedelta(seconds=41))
+    run_at(ctx, clock, relapse + timedelta(seconds=40) + COOLDOWN)
+    [incident] = incidents(ctx)
+    assert incident.resolved_at is not None
+    assert incident.reopened_at is not None
+    assert [e for e, _ in emails(ctx)] == ["incident.opened", "incident.resolved"]
+
+
+def test_the_same_service_failing_later_in_another_region_is_its_own_incident(
+        ctx: JobContext, clock: ManualClock) -> None:
+    set_states(ctx, START, "major_outage", [("messages", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    later = START + timedelta(minutes=10)
+    set_states(ctx, later, "major_outage", [("messages", US)])
+    run_at(ctx, clock, later + timedelta(seconds=1))
+    assert [sorted({c.region for c in i.components}) for i in incidents(ctx)] == [[EU], [US]]

@@ -143,14 +143,26 @@ def test_it_recovers_only_after_the_whole_cool_down() -> None:
     assert recovered_for(tracked, live, back + COOLDOWN, COOLDOWN)
 
 
-def test_degraded_is_not_recovered_and_maintenance_is() -> None:
+def test_slow_and_maintenance_are_recovered_from_an_outage_but_failing_is_not() -> None:
     tracked = (Tracked("auth", EU, "major_outage", START), Tracked("carts", EU, "major_outage",
                                                                    START))
     later = START + timedelta(hours=1)
-    live = {("auth", EU): Live("auth", EU, "degraded_performance", START),
+    live = {("auth", EU): Live("auth", EU, "partial_outage", START),
             ("carts", EU): Live("carts", EU, "under_maintenance", later)}
     assert not recovered_for(tracked, live, later, COOLDOWN)
-    live[("auth", EU)] = Live("auth", EU, "operational", START)
+    # Slow answers are not an outage: they must not strand the incident and its page.
+    live[("auth", EU)] = Live("auth", EU, "degraded_performance", START)
+    assert recovered_for(tracked, live, later, COOLDOWN)
+
+
+def test_a_pair_without_data_neither_holds_an_incident_open_nor_proves_it_recovered() -> None:
+    tracked = (Tracked("auth", EU, "major_outage", START), Tracked("carts", EU, "major_outage",
+                                                                   START))
+    later = START + timedelta(hours=1)
+    live = {("auth", EU): Live("auth", EU, "no_data", START),
+            ("carts", EU): Live("carts", EU, "no_data", START)}
+    assert not recovered_for(tracked, live, later, COOLDOWN)
+    live[("carts", EU)] = Live("carts", EU, "operational", START)
     assert recovered_for(tracked, live, later, COOLDOWN)
 
 
