@@ -130,6 +130,8 @@ def _safe_next(target: str | None) -> str | None:
 def _landing(user: User) -> str:
     if user.role in (Role.ADMIN, Role.SUPPORT):
         return url_for("status_admin.incidents")
+    if user.role == Role.ACCOUNT_MANAGER:
+        return url_for("reports.customers_page")  # the account manager's home
     return url_for("public.overview")
 
 

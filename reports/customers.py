@@ -1,7 +1,10 @@
-"""A customer as the API accepts and shows it; who may see which customer (pure).
+"""A customer as the API and the web form accept and show it; who may see and change which
+customer (pure).
 
-Admins create, edit and see every customer; an account manager sees only the customers
-they look after; nobody else sees any. Parsing says which field is wrong and why.
+Admins create, edit and see every customer and assign its account manager; an account
+manager creates, edits and deletes only the customers they look after, which stay theirs;
+nobody else sees any. The web form is turned into the API's JSON body (`form_body`), so
+one function (`parse_customer`) checks both and says which field is wrong and why.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.errors import BellwetherError
+from core.errors import BellwetherError, Forbidden
 from core.models import Role
 from reports.models import Customer
 from sla.catalog import PLANS
@@ -82,7 +86,7 @@ def _projects(raw: Any, regions: Sequence[str]) -> tuple[tuple[str, str], ...]:
         key, region = item["project_key"], item["region"]
         if not isinstance(key, str) or not PROJECT_KEY.match(key):
             raise InvalidCustomer(f"project {index}: 'project_key' must be 1-64 of a-z, 0-9, "
-                                  "'-' and '_', starting with a letter or digit")
+                                  f"'-' and '_', starting with a letter or digit, not {key!r}")
         if region not in regions:
             raise InvalidCustomer(f"project {index}: unknown region {region!r} "
                                   f"(known: {', '.join(regions)})")
@@ -123,7 +127,7 @@ def customer_json(customer: Customer) -> dict[str, Any]:
 
 
 def may_see(role: Role, user_id: int, customer: Customer) -> bool:
-    """Admins see every customer; account managers their own; nobody else any."""
+    """Admins see (and change) every customer; account managers their own; nobody else any."""
     if role is Role.ADMIN:
         return True
     return role is Role.ACCOUNT_MANAGER and customer.account_manager_id == user_id
@@ -132,3 +136,64 @@ def may_see(role: Role, user_id: int, customer: Customer) -> bool:
 def manager_filter(role: Role, user_id: int) -> int | None:
     """Whose customers a listing shows: None (all) for admins, else the caller's own."""
     return None if role is Role.ADMIN else user_id
+
+
+def owner_for(role: Role, user_id: int, requested: int | None) -> int | None:
+    """The account manager a saved customer gets: admins assign anyone (or nobody); an
+    account manager's customers are theirs, and only an admin hands one to someone else."""
+    if role is Role.ADMIN:
+        return requested
+    if requested is not None and requested != user_id:
+        raise Forbidden("only an admin assigns a customer to another account manager")
+    return user_id
+
+
+def _fee_cents(text: str) -> int | str | None:
+    """An amount like `2,500.00` in cents; text that is no amount goes on as it is, for
+    `parse_customer` to refuse with the API's words."""
+    cleaned = text.strip().replace(",", "").replace(" ", "")
+    if not cleaned:
+        return None
+    try:
+        amount = Decimal(cleaned) * 100
+    except InvalidOperation:
+        return text
+    if not amount.is_finite() or amount != amount.to_integral_value():
+        return text
+    return int(amount)
+
+
+def project_keys(text: str) -> list[str]:
+    """Project keys as typed in the form: one per line, or separated by commas or spaces."""
+    return [key for key in re.split(r"[\s,]+", text) if key]
+
+
+def form_body(form: Mapping[str, str], regions: Sequence[str]) -> dict[str, Any]:
+    """The API's JSON body from the web form: `projects-<region>` text areas of keys, a fee
+    in currency units, an `account_manager_id` select ('' for nobody) when an admin edits."""
+    body: dict[str, Any] = {
+        "name": form.get("name", ""), "plan": form.get("plan", "standard"),
+        "period_basis": form.get("period_basis", PeriodBasis.CALENDAR.value),
+        "monthly_fee_cents": _fee_cents(form.get("monthly_fee", "")),
+        "projects": [{"project_key": key, "region": region} for region in regions
+                     for key in project_keys(form.get(f"projects-{region}", ""))]}
+    manager = form.get("account_manager_id")
+    if manager is not None:
+        body["account_manager_id"] = int(manager) if manager.strip().isdigit() else (
+            None if not manager.strip() else manager)
+    return body
+
+
+def form_values(customer: Customer | None, regions: Sequence[str]) -> dict[str, str]:
+    """A customer as the web form shows it (the inverse of `form_body`)."""
+    if customer is None:
+        return {"plan": "standard", "period_basis": PeriodBasis.CALENDAR.value}
+    fee = customer.monthly_fee_cents
+    values = {"name": customer.name, "plan": customer.plan,
+              "period_basis": customer.period_basis,
+              "monthly_fee": "" if fee is None else f"{fee / 100:.2f}",
+              "account_manager_id": str(customer.account_manager_id or "")}
+    for region in regions:
+        values[f"projects-{region}"] = "\n".join(
+            p.project_key for p in customer.projects if p.region == region)
+    return values

@@ -1,4 +1,5 @@
-"""A customer's report as JSON and CSV, and the files and zip `bellwether sla export` writes.
+"""A customer's report as JSON and CSV, and the files and zip `bellwether sla export` writes;
+the letterhead (company name, currency) every document written for a customer carries.
 
 Lines carry the contract's fields (`sla.export.LINE_FIELDS`, in its order, spelled as
 `sla compute` spells them) followed by what reports add: coverage, single-location minutes
@@ -12,14 +13,57 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.config import Settings
 from reports.incidents import IncidentLine, minutes_of
 from reports.monthly import CustomerReport, ReportLine
 from sla.export import LINE_FIELDS, line_fields
-from sla.uptime import rounded_pct, uptime_pct
+from sla.model import MinuteCounts
+from sla.uptime import coverage_pct, rounded_pct, uptime_pct
+
+DEFAULT_COMPANY, DEFAULT_CURRENCY = "Bellwether", "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Letterhead:
+    """Who writes to the customer and in which currency fees and credits are: the config
+    file's `status_title` (as on the public site) and `currency` (default USD)."""
+
+    company: str = DEFAULT_COMPANY
+    currency: str = DEFAULT_CURRENCY
+
+    @classmethod
+    def of(cls, settings: Settings) -> Letterhead:
+        extra: Mapping[str, Any] = settings.extra
+        return cls(str(extra.get("status_title", DEFAULT_COMPANY)),
+                   str(extra.get("currency", DEFAULT_CURRENCY)))
+
+    def money(self, cents: int | None) -> str:
+        """`1,234.50 USD`; a dash when there is no amount."""
+        return "—" if cents is None else f"{cents / 100:,.2f} {self.currency}"
+
+
+def acknowledgement_text(item: IncidentLine) -> str:
+    """Time to acknowledge against its target, in words a customer reads without a key.
+
+    An incident resolved without an acknowledgement is not "pending": it needed none when
+    it ended within the target, and missed it otherwise.
+    """
+    record, judged, target = item.record, item.judgement, item.objective.ack_minutes
+    taken = minutes_of(judged.time_to_acknowledge)
+    if record.acknowledged_at is None and record.resolved_at is not None:
+        resolved = minutes_of(record.resolved_at - record.opened_at) or 0.0
+        if resolved <= target:
+            return f"not needed: resolved in {resolved:g} min (target {target} min)"
+        return f"missed: never acknowledged, resolved after {resolved:g} min " \
+               f"(target {target} min)"
+    spent = "not yet" if taken is None else f"{taken:g} min"
+    return f"{spent} / {target} min: {judged.acknowledge.value}"
+
 
 EXTRA_FIELDS = ("coverage_pct", "coverage_warning", "single_location_minutes", "credit_cents")
 CSV_FIELDS = (*LINE_FIELDS, *EXTRA_FIELDS)
@@ -32,6 +76,8 @@ def _line_json(report: CustomerReport, item: ReportLine, with_days: bool) -> dic
         "coverage_warning": line.coverage_warning,
         "single_location_minutes": line.single_location_minutes,
         "credit_cents": item.credit_cents}
+    if item.to_date is not None:
+        fields["to_date"] = _to_date_json(item.to_date.minute_counts())
     if with_days:
         fields["days"] = [
             {"day": label, "uptime_pct": float(rounded_pct(uptime_pct(counts)))
@@ -41,6 +87,14 @@ def _line_json(report: CustomerReport, item: ReportLine, with_days: bool) -> dic
             for index, (label, counts) in enumerate(zip(report.day_labels, item.days,
                                                         strict=True))]
     return fields
+
+
+def _to_date_json(counts: MinuteCounts) -> dict[str, Any]:
+    return {"elapsed_minutes": counts.period, "maintenance_minutes": counts.maintenance,
+            "downtime_minutes": counts.downtime, "no_data_minutes": counts.no_data,
+            "eligible_minutes": counts.eligible,
+            "uptime_pct": float(rounded_pct(uptime_pct(counts))),
+            "coverage_pct": float(rounded_pct(coverage_pct(counts)))}
 
 
 def _incident_json(item: IncidentLine) -> dict[str, Any]:
@@ -91,6 +145,8 @@ def report_json(report: CustomerReport, *, with_days: bool = True) -> dict[str, 
                    "lines_missed": sum(not item.line.met for item in report.lines),
                    "monthly_fee_cents": customer.monthly_fee_cents,
                    "credit_cents": report.credit_cents},
+        "to_date": None if report.to_date_totals is None else _to_date_json(
+            report.to_date_totals),
         "lines": [_line_json(report, item, with_days) for item in report.lines],
         "incidents": [_incident_json(item) for item in report.incidents],
     }
@@ -118,14 +174,15 @@ def file_stem(report: CustomerReport) -> str:
     return f"{slug or 'customer'}-{report.customer.id}-{report.month}"
 
 
-def write_report_files(report: CustomerReport, directory: Path) -> list[Path]:
+def write_report_files(report: CustomerReport, directory: Path,
+                       letterhead: Letterhead | None = None) -> list[Path]:
     """Write the report's CSV, JSON and PDF into `directory`; their paths."""
     from reports.pdf import to_pdf  # reportlab loads only when a PDF is made
 
     stem = file_stem(report)
     files = [(directory / f"{stem}.csv", to_csv(report).encode()),
              (directory / f"{stem}.json", to_json(report).encode()),
-             (directory / f"{stem}.pdf", to_pdf(report))]
+             (directory / f"{stem}.pdf", to_pdf(report, letterhead or Letterhead()))]
     for path, content in files:
         _write_atomically(path, content)
     return [path for path, _ in files]

@@ -4,6 +4,11 @@ One line per (component, region) for every region the customer has a project in:
 commerce catalogue's services, plus any other component with rollups there that month.
 Lines use the customer's plan and period basis; the incidents that touched them are judged
 against the plan's recovery objectives; credits are priced from the monthly fee.
+
+While the month runs, the builder cuts it at the last whole minute before `now`: each line
+then also has its month-to-date figures over the elapsed minutes only, beside the
+full-month figures, in which the minutes still to come count as no data (a projection if
+nothing else goes wrong). The SLA maths (sla/) stays the same for both.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from reports.models import Customer
 from reports.series import series_counts
 from sla.catalog import plan_named, tier_of
 from sla.model import MaintenanceWindow, MinuteCounts, PeriodBasis, Plan, SlaLine
-from sla.period import Period, month_period
+from sla.period import Period, minute_of, month_period
 from sla.report import line_from_counts
 from sla.uptime import coverage_pct, rounded_pct, uptime_pct
 
@@ -61,11 +66,13 @@ def customer_plan(customer: CustomerInfo) -> Plan:
 
 @dataclass(frozen=True, slots=True)
 class ReportLine:
-    """A line with its days (calendar days of the month) and its credit in cents."""
+    """A line with its days (calendar days of the month), its credit in cents and, while
+    the month runs, its month to date (elapsed minutes only)."""
 
     line: SlaLine
     days: tuple[MinuteCounts, ...]
     credit_cents: int | None
+    to_date: SlaLine | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +119,74 @@ class CustomerReport:
             return None
         return sum(item.credit_cents or 0 for item in self.lines)
 
+    @property
+    def to_date_totals(self) -> MinuteCounts | None:
+        """The elapsed minutes of every line added up; None once the month is over."""
+        if self.complete or any(item.to_date is None for item in self.lines):
+            return None
+        return total_counts(item.to_date.minute_counts() for item in self.lines
+                            if item.to_date is not None)
+
+    @property
+    def to_date_uptime_pct(self) -> Decimal | None:
+        totals = self.to_date_totals
+        return None if totals is None else rounded_pct(uptime_pct(totals))
+
+    @property
+    def to_date_coverage_pct(self) -> Decimal | None:
+        totals = self.to_date_totals
+        return None if totals is None else rounded_pct(coverage_pct(totals))
+
+    @property
+    def elapsed_minutes(self) -> int:
+        """Whole minutes of the month over when the report was made."""
+        cut = elapsed_end(self.period, self.generated_at)
+        return self.period.minutes if cut is None else cut - self.period.first_minute
+
+
+def elapsed_end(period: Period, now: datetime) -> int | None:
+    """The first minute of `period` not over at `now`, while the period runs; None before
+    its first minute has ended or after its end."""
+    cut = minute_of(now)
+    return cut if period.first_minute < cut < period.end_minute else None
+
+
+def _by_day(slices: Sequence[Period], counts: Sequence[MinuteCounts]) -> list[MinuteCounts]:
+    """Slices cut at `now` joined back into their calendar days (a day's label)."""
+    days: dict[str, MinuteCounts] = {}
+    for piece, part in zip(slices, counts, strict=True):
+        days[piece.label] = days[piece.label] + part if piece.label in days else part
+    return list(days.values())
+
+
+#: A pair's month: its line, its days, and its month to date while the month runs.
+MonthSeries = tuple[SlaLine, list[MinuteCounts], SlaLine | None]
+
 
 def month_series(session: Session, pairs: Sequence[Pair], period: Period, plan: Plan,
-                 windows: Sequence[MaintenanceWindow]) -> list[tuple[SlaLine, list[MinuteCounts]]]:
-    """Each pair's month line and its days, from the rollups (the fast path)."""
-    slices = day_slices(period.first_minute, period.end_minute)
-    result = []
+                 windows: Sequence[MaintenanceWindow], now: datetime | None = None,
+                 ) -> list[MonthSeries]:
+    """Each pair's month line and its days, from the rollups (the fast path); with `now`
+    inside the month, also the line over its elapsed minutes."""
+    cut = None if now is None else elapsed_end(period, now)
+    if cut is None:
+        slices = day_slices(period.first_minute, period.end_minute)
+        elapsed = 0
+    else:
+        slices = day_slices(period.first_minute, cut)
+        elapsed = len(slices)
+        slices += day_slices(cut, period.end_minute)
+    result: list[MonthSeries] = []
     for component, region in pairs:
-        days = series_counts(session, component, region, slices, windows)
+        pieces = series_counts(session, component, region, slices, windows)
         tier = tier_of(component)
+        target = plan.target_for(tier)
+        days = _by_day(slices, pieces)
         counts = month_counts(period, plan.period_basis, days)
-        result.append((line_from_counts(component, region, tier, counts,
-                                        plan.target_for(tier)), days))
+        to_date = None if cut is None else line_from_counts(
+            component, region, tier, total_counts(pieces[:elapsed]), target)
+        result.append((line_from_counts(component, region, tier, counts, target), days,
+                       to_date))
     return result
 
 
@@ -132,7 +195,7 @@ def month_lines(session: Session, pairs: Sequence[Pair], period: Period, plan: P
     """The month's SLA line of each pair, from the rollups."""
     if windows is None:
         windows = store.maintenance_windows(session, period.start, period.end)
-    return [line for line, _ in month_series(session, pairs, period, plan, windows)]
+    return [line for line, _, _ in month_series(session, pairs, period, plan, windows)]
 
 
 def report_pairs(session: Session, regions: Sequence[str], period: Period) -> list[Pair]:
@@ -162,11 +225,11 @@ def customer_report(session: Session, customer: CustomerInfo, month: str,
     plan = customer_plan(customer)
     pairs = report_pairs(session, customer.regions, period)
     windows = store.maintenance_windows(session, period.start, period.end)
-    series = month_series(session, pairs, period, plan, windows)
+    series = month_series(session, pairs, period, plan, windows, now)
     lines = tuple(ReportLine(line, tuple(days),
                              line_credit_cents(customer.monthly_fee_cents, len(series),
-                                               line.credit_pct))
-                  for line, days in series)
+                                               line.credit_pct), to_date)
+                  for line, days, to_date in series)
     records = store.incidents_touching(session, pairs, period.start, period.end)
     return CustomerReport(
         customer=customer, plan=plan, period=period,

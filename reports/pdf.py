@@ -1,30 +1,49 @@
-"""A customer's monthly SLA report as a PDF (reportlab's platypus), the same figures as the page.
+"""A customer's monthly SLA report as a PDF (reportlab's platypus), written for the customer.
 
-Every percentage is printed beside the minutes it was computed from; text from the database
-(customer names, incident titles) is escaped before it reaches platypus' markup.
+It carries the company's name and the fee's currency (`Letterhead`), only the columns a
+customer needs, each explained in a legend under its table, and the month-to-date figures
+while the month runs. Every heading stays with the start of its table (never alone at a
+page foot). The PDF's dates are the report's own moment (`generated_at`), so the same
+report gives the same bytes and a reader sees when it was made, not reportlab's invariant
+2000-01-01. Text from the database is escaped before it reaches platypus' markup.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from reports.export import Letterhead, acknowledgement_text
 from reports.incidents import IncidentLine, minutes_of
 from reports.monthly import CustomerReport
 
-LINE_HEADER = ("Component", "Region", "Tier", "Target %", "Uptime %", "Down", "Maint.",
-               "No data", "Eligible", "Coverage %", "Single loc.", "Met", "Credit %",
-               "Credit")
-INCIDENT_HEADER = ("#", "Title", "Tier", "Opened (UTC)", "Detect", "Acknowledge",
-                   "Resolve")
+LINE_HEADER = ("Component", "Region", "Tier", "Target %", "Uptime %", "Down (min)",
+               "Maintenance (min)", "No data (min)", "Eligible (min)", "Met", "Credit %")
+LINE_LEGEND = (
+    "<b>Tier</b>: 1 for the services a shop needs to sell, 2 for the others. "
+    "<b>Target %</b>: the uptime your plan commits to. <b>Uptime %</b>: available eligible "
+    "minutes ÷ eligible minutes. <b>Down</b>: minutes a strict majority of our probe "
+    "locations saw the service fail. <b>Maintenance</b>: minutes of announced maintenance, "
+    "excluded from the commitment. <b>No data</b>: minutes our monitoring could not "
+    "measure; they count as available to you. <b>Eligible</b>: the month's minutes less "
+    "maintenance. <b>Met</b>: whether uptime reached the target. <b>Credit %</b>: the share "
+    "of the line's part of the fee credited to you (the fee is split evenly over the lines).")
+INCIDENT_HEADER = ("#", "Title", "Tier", "Opened (UTC)", "Detected after", "Acknowledged",
+                   "Resolved")
+INCIDENT_LEGEND = (
+    "<b>Detected after</b>: from the first failed check to the incident opening. "
+    "<b>Acknowledged</b> and <b>Resolved</b>: time taken from the incident opening against "
+    "your plan's target for the tier; an incident resolved within the acknowledgement "
+    "target needed no acknowledgement.")
 GRID = TableStyle([
     ("FONTSIZE", (0, 0), (-1, -1), 7.5),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef1f6")),
@@ -33,48 +52,56 @@ GRID = TableStyle([
 ])
 
 
-def _money(cents: int | None) -> str:
-    return "—" if cents is None else f"{cents / 100:,.2f}"
-
-
 def _when(moment: datetime | None) -> str:
     return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _summary(report: CustomerReport) -> list[str]:
+def _summary(report: CustomerReport, letterhead: Letterhead) -> list[str]:
     customer, totals = report.customer, report.totals
-    state = "final" if report.complete else (
-        f"month in progress: minutes after {_when(report.generated_at)} count as no data")
-    return [
-        f"Plan <b>{escape(report.plan.name)}</b>, period basis "
-        f"{escape(report.plan.period_basis.value)}; regions "
-        f"{escape(', '.join(customer.regions) or 'none')}. Report {escape(state)}.",
-        f"All lines together: uptime <b>{report.uptime_pct} %</b> "
-        f"({totals.eligible - totals.downtime:,} of {totals.eligible:,} eligible minutes up; "
-        f"{totals.maintenance:,} maintenance minutes excluded), coverage "
-        f"{report.coverage_pct} % ({totals.no_data:,} minutes without data, counted as up).",
-        f"Lines missing their target: {sum(not i.line.met for i in report.lines)}. "
-        f"Monthly fee {_money(customer.monthly_fee_cents)}, credit "
-        f"<b>{_money(report.credit_cents)}</b> (the fee split evenly over the lines).",
-    ]
+    money = letterhead.money
+    head = (f"Plan <b>{escape(report.plan.name)}</b>, period basis "
+            f"{escape(report.plan.period_basis.value)}; regions "
+            f"{escape(', '.join(customer.regions) or 'none')}.")
+    whole = (f"uptime <b>{report.uptime_pct} %</b> ({totals.eligible - totals.downtime:,} "
+             f"of {totals.eligible:,} eligible minutes available; "
+             f"{totals.maintenance:,} maintenance minutes excluded)")
+    to_date = report.to_date_totals
+    if to_date is None:
+        state = f"Final figures for the whole month: {whole}."
+    else:
+        state = (f"<b>Month in progress</b>, to {_when(report.generated_at)} UTC. "
+                 f"Month to date: uptime <b>{report.to_date_uptime_pct} %</b> over "
+                 f"{report.elapsed_minutes:,} elapsed minutes ({to_date.downtime:,} "
+                 f"minutes down, {to_date.maintenance:,} of maintenance). Full-month "
+                 f"projection if the remaining minutes are all available: {whole}.")
+    lines = (f"Lines missing their target: {sum(not i.line.met for i in report.lines)} of "
+             f"{len(report.lines)}. Monthly fee {money(customer.monthly_fee_cents)}; "
+             f"credit <b>{money(report.credit_cents)}</b>"
+             f"{'' if to_date is None else ' so far'}.")
+    return [head, state, lines]
 
 
-def _line_rows(report: CustomerReport) -> list[Sequence[str]]:
-    rows: list[Sequence[str]] = [LINE_HEADER]
+def _line_rows(report: CustomerReport, letterhead: Letterhead) -> list[Sequence[str]]:
+    in_progress = report.to_date_totals is not None
+    header = [*LINE_HEADER, f"Credit ({letterhead.currency})"]
+    if in_progress:
+        header.insert(5, "To date %")
+    rows: list[Sequence[str]] = [header]
     for item in report.lines:
         line = item.line
-        rows.append((line.component, line.region, str(line.tier), str(line.target_pct),
-                     str(line.uptime_pct), str(line.downtime_minutes),
-                     str(line.maintenance_minutes), str(line.no_data_minutes),
-                     str(line.eligible_minutes),
-                     f"{line.coverage_pct}{' (!)' if line.coverage_warning else ''}",
-                     str(line.single_location_minutes), "yes" if line.met else "NO",
-                     str(line.credit_pct), _money(item.credit_cents)))
+        row = [line.component, line.region, str(line.tier), str(line.target_pct),
+               str(line.uptime_pct), str(line.downtime_minutes), str(line.maintenance_minutes),
+               str(line.no_data_minutes), str(line.eligible_minutes),
+               "yes" if line.met else "NO", str(line.credit_pct),
+               "—" if item.credit_cents is None else f"{item.credit_cents / 100:,.2f}"]
+        if in_progress:
+            row.insert(5, "—" if item.to_date is None else str(item.to_date.uptime_pct))
+        rows.append(row)
     return rows
 
 
-def _objective(taken: float | None, target: int, status: str) -> str:
-    spent = "—" if taken is None else f"{taken:g} min"
+def _took(taken: float | None, target: int, status: str) -> str:
+    spent = "not yet" if taken is None else f"{taken:g} min"
     return f"{spent} / {target} min: {status}"
 
 
@@ -87,42 +114,64 @@ def _incident_rows(incidents: Sequence[IncidentLine], style: ParagraphStyle,
         rows.append((
             str(record.id), Paragraph(escape(record.title), style), str(item.tier),
             _when(record.opened_at), "—" if detect is None else f"{detect:g} min",
-            _objective(minutes_of(judged.time_to_acknowledge), item.objective.ack_minutes,
-                       judged.acknowledge.value),
-            _objective(minutes_of(judged.time_to_resolve), item.objective.resolve_minutes,
-                       judged.resolve.value)))
+            Paragraph(escape(acknowledgement_text(item)), style),
+            _took(minutes_of(judged.time_to_resolve), item.objective.resolve_minutes,
+                  judged.resolve.value)))
     return rows
 
 
-def to_pdf(report: CustomerReport) -> bytes:
+def _stamp(report: CustomerReport, letterhead: Letterhead) -> Callable[[Any, Any], None]:
+    """Each page: the report's moment as the PDF's dates, and a footer naming the sender."""
+    moment = report.generated_at.strftime("D:%Y%m%d%H%M%S+00'00'")
+
+    def on_page(canvas: Any, document: Any) -> None:
+        canvas.setDateFormatter(lambda *_: moment)
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.setFillColor(colors.HexColor("#5b6474"))
+        canvas.drawString(12 * mm, 7 * mm, f"{letterhead.company} · SLA report "
+                          f"{report.customer.name} {report.month} · made "
+                          f"{_when(report.generated_at)} UTC")
+        canvas.drawRightString(document.pagesize[0] - 12 * mm, 7 * mm,
+                               f"page {document.page}")
+        canvas.restoreState()
+
+    return on_page
+
+
+def to_pdf(report: CustomerReport, letterhead: Letterhead | None = None) -> bytes:
     """The report as PDF bytes (landscape A4); the same input gives the same bytes."""
+    letterhead = letterhead or Letterhead()
     styles = getSampleStyleSheet()
-    small = ParagraphStyle("small", parent=styles["BodyText"], fontSize=7.5, leading=9)
+    body = styles["BodyText"]
+    small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9)
+    heading = ParagraphStyle("heading", parent=styles["Heading2"], keepWithNext=1)
     buffer = io.BytesIO()
+    title = f"{letterhead.company}: SLA report for {report.customer.name}, {report.month}"
     document = SimpleDocTemplate(
         buffer, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
-        topMargin=12 * mm, bottomMargin=12 * mm, invariant=True,
-        title=f"SLA report {report.customer.name} {report.month}", author="Bellwether")
-    story: list[object] = [
-        Paragraph(escape(f"SLA report — {report.customer.name} — {report.month}"),
-                  styles["Title"]),
-        *(Paragraph(text, styles["BodyText"]) for text in _summary(report)),
+        topMargin=12 * mm, bottomMargin=14 * mm, invariant=True, title=title,
+        author=letterhead.company, creator="Bellwether", subject="Monthly SLA report")
+    story: list[Any] = [
+        Paragraph(escape(title), styles["Title"]),
+        *(Paragraph(text, body) for text in _summary(report, letterhead)),
         Spacer(1, 4 * mm),
-        Paragraph("Lines", styles["Heading2"]),
-        Table(_line_rows(report), repeatRows=1, style=GRID),
-        Paragraph("Incidents", styles["Heading2"]),
+        KeepTogether([Paragraph("Service lines", heading),
+                      Table(_line_rows(report, letterhead), repeatRows=1, style=GRID),
+                      Paragraph(LINE_LEGEND, small)]),
     ]
     if report.incidents:
-        story.append(Table(_incident_rows(report.incidents, small), repeatRows=1, style=GRID,
-                           colWidths=(12 * mm, 90 * mm, 10 * mm, 30 * mm, 20 * mm, 50 * mm,
-                                      50 * mm)))
+        story.append(KeepTogether([
+            Paragraph("Incidents", heading),
+            Table(_incident_rows(report.incidents, small), repeatRows=1, style=GRID,
+                  colWidths=(12 * mm, 80 * mm, 10 * mm, 28 * mm, 22 * mm, 70 * mm, 50 * mm)),
+            Paragraph(INCIDENT_LEGEND, small)]))
     else:
-        story.append(Paragraph("No incident touched these lines this month.",
-                               styles["BodyText"]))
+        story += [Paragraph("Incidents", heading),
+                  Paragraph("No incident touched these lines this month.", body)]
     story.append(Paragraph(
-        "Minutes are UTC. A minute is down when a strict majority of the locations that "
-        "checked it saw a confirmed failure; maintenance minutes are excluded; minutes "
-        "without data count as up and lower the coverage. (!) marks coverage under 99 %.",
-        small))
-    document.build(story)
+        "All times are UTC. A minute counts as down when a strict majority of the probe "
+        "locations that checked it saw a confirmed failure.", small))
+    stamp = _stamp(report, letterhead)
+    document.build(story, onFirstPage=stamp, onLaterPages=stamp)
     return buffer.getvalue()

@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, TextClause, and_, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from commerce import store as commerce_store
 from core.errors import Conflict, NotFound
 from core.models import Role, User
 from probes.models import ComponentDay, ComponentMinute
@@ -226,6 +227,27 @@ def get_customer(session: Session, customer_id: int) -> Customer:
     return customer
 
 
+def account_managers(session: Session) -> list[tuple[int, str]]:
+    """Active account managers as (id, "name <email>"), for an admin's choice."""
+    rows = session.execute(select(User.id, User.name, User.email).where(
+        User.role == Role.ACCOUNT_MANAGER.value, User.active.is_(True)).order_by(User.email))
+    return [(user_id, f"{name} <{email}>" if name else email) for user_id, name, email in rows]
+
+
+def delete_customer(session: Session, customer: Customer) -> None:
+    """Delete a customer and its projects (no archive: the schema has no column for it)."""
+    session.delete(customer)
+    session.flush()
+
+
+def unknown_projects(session: Session, projects: Iterable[tuple[str, str]],
+                     ) -> list[tuple[str, str]]:
+    """The (project key, region)s the region's commerce store does not have (read through
+    commerce's own query function)."""
+    return [(key, region) for key, region in projects
+            if commerce_store.project_by_key(session, region, key) is None]
+
+
 def is_account_manager(session: Session, user_id: int) -> bool:
     user = session.get(User, user_id)
     return user is not None and user.active and user.role == Role.ACCOUNT_MANAGER.value
@@ -261,6 +283,11 @@ def save_customer(session: Session, data: CustomerInput, now: datetime,
             session, data.account_manager_id):
         raise InvalidCustomer(f"'account_manager_id': user {data.account_manager_id} is not "
                               "an active account manager")
+    missing = unknown_projects(session, data.projects)
+    if missing:
+        named = ", ".join(f"{key!r} in {region}" for key, region in missing)
+        raise InvalidCustomer(f"no such commerce project: {named} (create it in the region "
+                              "first: bellwether commerce create-project)")
     ensure_unique(session, data.name, data.projects, customer.id if customer else None)
     if customer is None:
         customer = Customer(created_at=now)

@@ -1,17 +1,32 @@
 """HTTP edge of the reports package: customers, monthly reports and exports (API and web
 pages), and error budgets. Views are thin: check, call, answer.
 
-Roles: admins create, edit and see every customer; an account manager lists, reads and
-exports only their own (another's answers 404, as an unknown id does); support engineers
-and agents get 403. Error budgets are for support engineers and admins. The API takes a
-bearer token; the pages take the web session (core.login).
+Roles: admins create, edit, delete and see every customer and assign account managers; an
+account manager creates, edits, deletes, reads and exports only their own (another's
+answers 404, as an unknown id does); support engineers and agents get 403. The budgets API
+is for support engineers and admins, the budgets page for account managers (their
+customers) and admins. The API takes a bearer token; the pages take the web session
+(core.login) and their forms the CSRF token (core.csrf). API and forms save through one
+path (`_save`): `parse_customer`, then `owner_for`, then `store.save_customer`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from core.auth import Principal
 from core.errors import BellwetherError, NotFound
@@ -22,11 +37,23 @@ from core.web import current_runtime, json_body, request_session, require_role
 from reports import store
 from reports.budgets import BudgetStatus, budget_statuses
 from reports.charts import burn_down_figure, daily_uptime_figure
-from reports.customers import SCHEMA, customer_json, manager_filter, may_see, parse_customer
-from reports.export import file_stem, report_json, to_csv
+from reports.customers import (
+    SCHEMA,
+    CustomerInput,
+    customer_json,
+    form_body,
+    form_values,
+    manager_filter,
+    may_see,
+    owner_for,
+    parse_customer,
+)
+from reports.export import Letterhead, acknowledgement_text, file_stem, report_json, to_csv
 from reports.models import Customer
-from reports.monthly import CustomerInfo, CustomerReport, customer_report
+from reports.monthly import CustomerInfo, CustomerReport, customer_plan, customer_report
 from sla.catalog import PLANS, plan_named
+from sla.model import PeriodBasis
+from status.burn import burning_pairs
 
 bp = Blueprint("reports", __name__)
 FORMATS = ("json", "csv", "pdf")
@@ -66,6 +93,20 @@ def _wanted_format(default: str) -> str:
     return wanted
 
 
+def _letterhead() -> Letterhead:
+    return Letterhead.of(current_runtime().settings)
+
+
+def _save(data: CustomerInput, customer: Customer | None = None) -> Customer:
+    """The one way a customer is saved, from the API or a form: whose it is, then stored."""
+    role, user_id = _caller()
+    data = replace(data, account_manager_id=owner_for(role, user_id, data.account_manager_id))
+    session = request_session()
+    saved = store.save_customer(session, data, current_runtime().clock.now(), customer)
+    session.commit()
+    return saved
+
+
 def _export(report: CustomerReport, wanted: str) -> Any:
     from reports.pdf import to_pdf  # reportlab loads on the first PDF, not with the app
 
@@ -73,7 +114,7 @@ def _export(report: CustomerReport, wanted: str) -> Any:
         return jsonify(report_json(report))
     name = f"{file_stem(report)}.{wanted}"
     body, mimetype = ((to_csv(report).encode(), "text/csv") if wanted == "csv"
-                      else (to_pdf(report), "application/pdf"))
+                      else (to_pdf(report, _letterhead()), "application/pdf"))
     return Response(body, mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -92,13 +133,11 @@ def list_customers() -> Any:
 
 @bp.post("/api/v1/customers")
 @operation(body=SCHEMA, responses={201: CUSTOMER_ANSWER}, tags=("customers",))
-@require_role()
+@require_role(Role.ACCOUNT_MANAGER)
 def create_customer() -> Any:
-    """Create a customer with its projects and account manager (admin)."""
-    data = parse_customer(json_body(), current_runtime().settings.regions)
-    session = request_session()
-    customer = store.save_customer(session, data, current_runtime().clock.now())
-    session.commit()
+    """Create a customer with its projects (admins name any account manager; an account
+    manager's new customer is theirs). Projects must exist in their region's commerce set."""
+    customer = _save(parse_customer(json_body(), current_runtime().settings.regions))
     return jsonify(customer_json(customer)), 201
 
 
@@ -112,24 +151,20 @@ def get_customer(customer_id: int) -> Any:
 
 @bp.put("/api/v1/customers/<int:customer_id>")
 @operation(body=SCHEMA, responses={200: CUSTOMER_ANSWER}, tags=("customers",))
-@require_role()
+@require_role(Role.ACCOUNT_MANAGER)
 def replace_customer(customer_id: int) -> Any:
-    """Replace a customer's fields and projects (admin)."""
+    """Replace a customer's fields and projects (admins: any; account managers: their own)."""
     data = parse_customer(json_body(), current_runtime().settings.regions)
-    session = request_session()
-    customer = store.get_customer(session, customer_id)
-    store.save_customer(session, data, current_runtime().clock.now(), customer)
-    session.commit()
-    return jsonify(customer_json(customer))
+    return jsonify(customer_json(_save(data, _visible_customer(customer_id))))
 
 
 @bp.delete("/api/v1/customers/<int:customer_id>")
 @operation(tags=("customers",))
-@require_role()
+@require_role(Role.ACCOUNT_MANAGER)
 def delete_customer(customer_id: int) -> Any:
-    """Delete a customer and its projects (admin)."""
+    """Delete a customer and its projects (admins: any; account managers: their own)."""
     session = request_session()
-    session.delete(store.get_customer(session, customer_id))
+    store.delete_customer(session, _visible_customer(customer_id))
     session.commit()
     return jsonify({"deleted": customer_id})
 
@@ -147,23 +182,104 @@ def get_report(customer_id: int, month: str) -> Any:
 # --- pages (web session) -------------------------------------------------------------------
 
 
+def _this_month() -> str:
+    now = current_runtime().clock.now()
+    return f"{now.year:04d}-{now.month:02d}"
+
+
 @bp.get("/reports/customers")
 @require_user(Role.ACCOUNT_MANAGER)
 def customers_page() -> Any:
-    """The customers the caller may see, with links to this month's reports."""
-    now = current_runtime().clock.now()
+    """The account manager's home: the customers they may see, with this month's reports."""
     rows = store.list_customers(request_session(), manager_filter(*_caller()))
-    return render_template("reports/customers.html", customers=rows,
-                           month=f"{now.year:04d}-{now.month:02d}")
+    managers = dict(store.account_managers(request_session()))
+    return render_template("reports/customers.html", customers=rows, month=_this_month(),
+                           managers=managers, letterhead=_letterhead())
+
+
+def _customer_form(customer: Customer | None, values: dict[str, str], error: str | None = None,
+                   status: int = 200) -> Any:
+    role, _ = _caller()
+    regions: Sequence[str] = current_runtime().settings.regions
+    managers = store.account_managers(request_session()) if role is Role.ADMIN else None
+    return render_template(
+        "reports/customer_form.html", customer=customer, values=values, error=error,
+        plans=PLANS, bases=list(PeriodBasis), regions=regions, managers=managers,
+        letterhead=_letterhead()), status
+
+
+def _save_form(customer: Customer | None) -> Any:
+    """Save the posted form through the API's path; on a refusal, the form again with the
+    API's message and what was typed (nothing stored)."""
+    regions = current_runtime().settings.regions
+    try:
+        saved = _save(parse_customer(form_body(request.form, regions), regions), customer)
+    except BellwetherError as exc:
+        request_session().rollback()
+        return _customer_form(customer, request.form.to_dict(), exc.detail, exc.status)
+    flash(f"Saved customer {saved.name}.")
+    return redirect(url_for("reports.customers_page"), code=303)
+
+
+@bp.get("/reports/customers/new")
+@require_user(Role.ACCOUNT_MANAGER)
+def new_customer_page() -> Any:
+    """An empty customer form."""
+    return _customer_form(None, form_values(None, current_runtime().settings.regions))
+
+
+@bp.post("/reports/customers/new")
+@require_user(Role.ACCOUNT_MANAGER)
+def create_customer_page() -> Any:
+    """Create a customer from the form (the API's checks and messages)."""
+    return _save_form(None)
+
+
+@bp.get("/reports/customers/<int:customer_id>/edit")
+@require_user(Role.ACCOUNT_MANAGER)
+def edit_customer_page(customer_id: int) -> Any:
+    """A customer's form, filled in."""
+    customer = _visible_customer(customer_id)
+    return _customer_form(customer, form_values(customer, current_runtime().settings.regions))
+
+
+@bp.post("/reports/customers/<int:customer_id>/edit")
+@require_user(Role.ACCOUNT_MANAGER)
+def update_customer_page(customer_id: int) -> Any:
+    """Save a customer's form."""
+    return _save_form(_visible_customer(customer_id))
+
+
+@bp.get("/reports/customers/<int:customer_id>/delete")
+@require_user(Role.ACCOUNT_MANAGER)
+def confirm_delete_page(customer_id: int) -> Any:
+    """Ask before deleting: there is no archive, a deleted customer's reports are gone."""
+    return render_template("reports/customer_delete.html",
+                           customer=_visible_customer(customer_id))
+
+
+@bp.post("/reports/customers/<int:customer_id>/delete")
+@require_user(Role.ACCOUNT_MANAGER)
+def delete_customer_page(customer_id: int) -> Any:
+    """Delete the customer, as the confirmation page asked."""
+    session = request_session()
+    customer = _visible_customer(customer_id)
+    name = customer.name
+    store.delete_customer(session, customer)
+    session.commit()
+    flash(f"Deleted customer {name}.")
+    return redirect(url_for("reports.customers_page"), code=303)
 
 
 @bp.get("/reports/customers/<int:customer_id>/<month>")
 @require_user(Role.ACCOUNT_MANAGER)
 def report_page(customer_id: int, month: str) -> Any:
-    """The monthly report page: lines, incidents, daily uptime and the budget burn-down."""
+    """The monthly report page: lines, incidents, and the data of its two charts (drawn by
+    static/report-charts.js from a JSON data island: no inline script, CSP allows it)."""
     report = _report(customer_id, month)
-    return render_template("reports/report.html", report=report,
-                           daily=daily_uptime_figure(report), burn=burn_down_figure(report))
+    charts = {"daily": daily_uptime_figure(report), "burn": burn_down_figure(report)}
+    return render_template("reports/report.html", report=report, charts=charts,
+                           letterhead=_letterhead(), acknowledgement=acknowledgement_text)
 
 
 @bp.get("/reports/customers/<int:customer_id>/<month>/export")
@@ -172,6 +288,32 @@ def export_page(customer_id: int, month: str) -> Any:
     """The report as a download (format=pdf, csv or json) for a logged-in user."""
     wanted = _wanted_format("pdf")
     return _export(_report(customer_id, month), wanted)
+
+
+@bp.get("/reports/budgets")
+@require_user(Role.ACCOUNT_MANAGER)
+def budgets_page() -> Any:
+    """Each visible customer's error budget left per line (last 30 days, the customer's
+    plan) and the burn-rate alerts open now (status.burn)."""
+    session = request_session()
+    now = current_runtime().clock.now()
+    customers = [CustomerInfo.of(row) for row in
+                 store.list_customers(session, manager_filter(*_caller()))]
+    judged: dict[tuple[str, str], list[BudgetStatus]] = {}
+    for customer in customers:
+        for region in customer.regions:
+            if (region, customer.plan) not in judged:
+                judged[(region, customer.plan)] = budget_statuses(
+                    session, (region,), now, customer_plan(customer))
+    burning = {(c, r): impact for c, r, impact in burning_pairs(session)}
+    regions = {region for customer in customers for region in customer.regions}
+    alerts = sorted((r, c, i) for (c, r), i in burning.items()
+                    if _caller()[0] is Role.ADMIN or r in regions)
+    return render_template(
+        "reports/budgets.html", now=now, alerts=alerts, burning=burning,
+        customers=[(customer, [s for region in customer.regions
+                               for s in judged[(region, customer.plan)]])
+                   for customer in customers])
 
 
 # --- error budgets -------------------------------------------------------------------------

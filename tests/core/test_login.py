@@ -142,4 +142,4 @@ def test_it_returns_to_a_local_page_only(browser: FlaskClient, engine: Engine) -
     away = log_in(browser, email, next="//evil.example/")
     assert away.headers["Location"] == "/admin/incidents"
     manager = log_in(browser, a_user(engine, Role.ACCOUNT_MANAGER))
-    assert manager.headers["Location"] == "/"
+    assert manager.headers["Location"] == "/reports/customers"  # their own home

@@ -67,7 +67,7 @@ def test_it_writes_every_customers_report_and_a_zip_of_them(
     assert {row["region"] for row in rows} == {EU, US}
     assert len(rows) == 16
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(acme_pdf)).pages)
-    assert "SLA report — Acme Shops — 2024-02" in text
+    assert "SLA report for Acme Shops, 2024-02" in text
 
 
 def test_a_bad_month_exits_2_and_writes_nothing(

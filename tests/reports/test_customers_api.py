@@ -1,5 +1,6 @@
-"""/api/v1/customers: admins create and edit, account managers see only their own, others
-are refused; bad input gets a clear problem and stores nothing."""
+"""/api/v1/customers: admins create, edit and assign; account managers create, edit and
+delete only their own; others are refused; projects must exist in the commerce set; bad
+input gets a clear problem and stores nothing."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from core.db import make_session_factory
+from commerce import store as commerce_store
+from core.db import make_session_factory, session_scope
 from core.models import Role
 from reports.models import Customer, CustomerProject
-from tests.reports.conftest import MadeUser, bearer
+from tests.reports.conftest import NOW, MadeUser, bearer
 
 EU, US = "europe-west1.gcp", "us-central1.gcp"
 
@@ -29,6 +31,33 @@ def a_customer(manager_id: int | None = None, **overrides: Any) -> dict[str, Any
     return {**body, **overrides}
 
 
+#: A customer body whose projects exist in the commerce set.
+Shop = Callable[..., dict[str, Any]]
+
+
+def in_commerce(engine: Engine, projects: list[dict[str, str]]) -> None:
+    """Create the commerce projects a customer body names (as an admin would first)."""
+    with session_scope(make_session_factory(engine)) as session:
+        for project in projects:
+            if commerce_store.project_by_key(session, project["region"],
+                                             project["project_key"]) is None:
+                commerce_store.create_project(session, project["region"],
+                                              project["project_key"], NOW)
+
+
+@pytest.fixture
+def shop(app_engine: Engine) -> Shop:
+    def make(manager_id: int | None = None, **overrides: Any) -> dict[str, Any]:
+        body = a_customer(manager_id, **overrides)
+        if isinstance(body.get("projects"), list):
+            in_commerce(app_engine, [p for p in body["projects"] if isinstance(p, dict)
+                                     and set(p) == {"project_key", "region"}
+                                     and str(p["project_key"]).islower()])
+        return body
+
+    return make
+
+
 def stored(engine: Engine) -> tuple[int, int]:
     with make_session_factory(engine)() as session:
         return (session.scalar(select(func.count()).select_from(Customer)) or 0,
@@ -36,10 +65,11 @@ def stored(engine: Engine) -> tuple[int, int]:
 
 
 def test_an_admin_creates_reads_edits_and_deletes_a_customer(
-        api: FlaskClient, make_user: Callable[[Role], MadeUser]) -> None:
+        api: FlaskClient, make_user: Callable[[Role], MadeUser], shop: Shop,
+        app_engine: Engine) -> None:
     _, admin = make_user(Role.ADMIN)
     manager_id, _ = make_user(Role.ACCOUNT_MANAGER)
-    body = a_customer(manager_id)
+    body = shop(manager_id)
     created = api.post("/api/v1/customers", json=body, headers=bearer(admin))
     assert created.status_code == 201
     customer = created.get_json()
@@ -51,6 +81,7 @@ def test_an_admin_creates_reads_edits_and_deletes_a_customer(
     assert api.get(url, headers=bearer(admin)).get_json() == customer
     edited = {**body, "plan": "standard", "period_basis": "fixed_30d",
               "projects": [body["projects"][1], {"project_key": "extra", "region": EU}]}
+    in_commerce(app_engine, edited["projects"])
     replaced = api.put(url, json=edited, headers=bearer(admin)).get_json()
     assert (replaced["plan"], replaced["period_basis"]) == ("standard", "fixed_30d")
     assert replaced["projects"] == edited["projects"]
@@ -59,13 +90,13 @@ def test_an_admin_creates_reads_edits_and_deletes_a_customer(
 
 
 def test_an_account_manager_sees_only_their_own_customers(
-        api: FlaskClient, make_user: Callable[[Role], MadeUser]) -> None:
+        api: FlaskClient, make_user: Callable[[Role], MadeUser], shop: Shop) -> None:
     _, admin = make_user(Role.ADMIN)
     alice_id, alice = make_user(Role.ACCOUNT_MANAGER)
     bob_id, _ = make_user(Role.ACCOUNT_MANAGER)
-    mine = api.post("/api/v1/customers", json=a_customer(alice_id),
+    mine = api.post("/api/v1/customers", json=shop(alice_id),
                     headers=bearer(admin)).get_json()
-    theirs = api.post("/api/v1/customers", json=a_customer(bob_id),
+    theirs = api.post("/api/v1/customers", json=shop(bob_id),
                       headers=bearer(admin)).get_json()
     listed = api.get("/api/v1/customers", headers=bearer(alice)).get_json()["customers"]
     assert [c["id"] for c in listed] == [mine["id"]]
@@ -88,17 +119,37 @@ def test_other_roles_are_refused(api: FlaskClient, make_user: Callable[[Role], M
     assert created.get_json()["error"] == "forbidden"
 
 
-def test_only_admins_create_edit_and_delete(api: FlaskClient,
-                                            make_user: Callable[[Role], MadeUser]) -> None:
+def test_an_account_manager_creates_edits_and_deletes_only_their_own(
+        api: FlaskClient, make_user: Callable[[Role], MadeUser], shop: Shop) -> None:
     manager_id, manager = make_user(Role.ACCOUNT_MANAGER)
+    other_id, _ = make_user(Role.ACCOUNT_MANAGER)
     _, admin = make_user(Role.ADMIN)
-    own = api.post("/api/v1/customers", json=a_customer(manager_id),
-                   headers=bearer(admin)).get_json()
+    created = api.post("/api/v1/customers", json=shop(), headers=bearer(manager))
+    assert created.status_code == 201
+    own = created.get_json()
+    assert own["account_manager_id"] == manager_id  # a manager's new customer is theirs
     url = f"/api/v1/customers/{own['id']}"
-    assert api.post("/api/v1/customers", json=a_customer(manager_id),
-                    headers=bearer(manager)).status_code == 403
-    assert api.put(url, json=a_customer(manager_id), headers=bearer(manager)).status_code == 403
-    assert api.delete(url, headers=bearer(manager)).status_code == 403
+    edited = api.put(url, json=shop(plan="standard"), headers=bearer(manager))
+    assert (edited.status_code, edited.get_json()["plan"]) == (200, "standard")
+    given_away = api.put(url, json=shop(other_id), headers=bearer(manager))
+    assert given_away.status_code == 403
+    assert "only an admin assigns" in given_away.get_json()["detail"]
+    theirs = api.post("/api/v1/customers", json=shop(other_id), headers=bearer(admin))
+    their_url = f"/api/v1/customers/{theirs.get_json()['id']}"
+    assert api.put(their_url, json=shop(), headers=bearer(manager)).status_code == 404
+    assert api.delete(their_url, headers=bearer(manager)).status_code == 404
+    assert api.delete(url, headers=bearer(manager)).get_json() == {"deleted": own["id"]}
+
+
+def test_a_project_missing_from_the_commerce_set_is_refused(
+        api: FlaskClient, make_user: Callable[[Role], MadeUser], app_engine: Engine) -> None:
+    _, admin = make_user(Role.ADMIN)
+    before = stored(app_engine)
+    answer = api.post("/api/v1/customers", json=a_customer(), headers=bearer(admin))
+    assert (answer.status_code, answer.get_json()["error"]) == (400, "invalid_customer")
+    assert "no such commerce project" in answer.get_json()["detail"]
+    assert f"in {EU}" in answer.get_json()["detail"]
+    assert stored(app_engine) == before
 
 
 def test_without_a_token_the_answer_is_401(api: FlaskClient) -> None:
@@ -133,10 +184,11 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
                          ids=[label for label, _, _ in BAD_BODIES])
 def test_bad_input_gets_a_clear_error_and_stores_nothing(
         api: FlaskClient, make_user: Callable[[Role], MadeUser], app_engine: Engine,
-        label: str, change: dict[str, Any], detail: str) -> None:
+        shop: Shop, label: str, change: dict[str, Any], detail: str) -> None:
     _, admin = make_user(Role.ADMIN)
+    body = shop(**change)
     before = stored(app_engine)
-    answer = api.post("/api/v1/customers", json=a_customer(**change), headers=bearer(admin))
+    answer = api.post("/api/v1/customers", json=body, headers=bearer(admin))
     assert answer.status_code == 400, label
     problem = answer.get_json()
     assert problem["error"] == "invalid_customer"
@@ -156,13 +208,14 @@ def test_a_body_that_is_not_a_json_object_is_refused(
 
 
 def test_a_name_or_project_another_customer_has_is_a_conflict(
-        api: FlaskClient, make_user: Callable[[Role], MadeUser], app_engine: Engine) -> None:
+        api: FlaskClient, make_user: Callable[[Role], MadeUser], app_engine: Engine,
+        shop: Shop) -> None:
     _, admin = make_user(Role.ADMIN)
-    first = a_customer()
+    first = shop()
     api.post("/api/v1/customers", json=first, headers=bearer(admin))
+    second = shop(name=first["name"])
     before = stored(app_engine)
-    same_name = api.post("/api/v1/customers", json=a_customer(name=first["name"]),
-                         headers=bearer(admin))
+    same_name = api.post("/api/v1/customers", json=second, headers=bearer(admin))
     same_project = api.post("/api/v1/customers", json=a_customer(projects=first["projects"]),
                             headers=bearer(admin))
     assert (same_name.status_code, same_name.get_json()["error"]) == (409, "conflict")

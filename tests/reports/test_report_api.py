@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -140,16 +141,27 @@ def test_the_csv_export_has_the_contract_fields_then_what_reports_add(
 def test_the_pdf_export_shows_the_figures_as_text(api: FlaskClient, seeded: Seeded) -> None:
     answer = api.get(report_url(seeded.customer_id, fmt="pdf"), headers=bearer(seeded.alice))
     assert answer.mimetype == "application/pdf"
-    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(answer.data)).pages)
-    assert "SLA report — Acme <Shops> & Co — 2026-10" in text
+    reader = PdfReader(io.BytesIO(answer.data))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Bellwether: SLA report for Acme <Shops> & Co, 2026-10" in text
     cells = r"\s+".join(("orders", r"europe-west1\.gcp", "1", r"99\.99", r"99\.9104", "40", "0",
-                        "0", "44640", r"100\.0000", "0", "NO", "10", r"100\.00"))
+                        "0", "44640", "NO", "10", r"100\.00"))
     assert re.search(cells, text)
     assert "Orders failing" in text
     assert "25 min / 20 min: missed" in text
     assert "Only in the US" not in text
     assert "burning" not in text
-    assert "100.00" in text  # the credit: 10,000 cents
+    assert "credit 100.00 USD" in text  # 10,000 cents, in the currency
+    assert "Monthly fee 9,000.00 USD" in text
+    for internal in ("Coverage", "Single loc", "(!)"):
+        assert internal not in text
+    assert "No data: minutes our monitoring could not measure" in text  # the legend
+    assert reader.metadata is not None
+    created = reader.metadata.creation_date
+    assert created is not None
+    assert created.year == 2026  # the report's moment, not reportlab's invariant 2000
+    assert (created.month, created.day, created.hour, created.minute) == (11, 2, 9, 30)
+    assert reader.metadata.author == "Bellwether"
 
 
 @pytest.mark.parametrize(("month", "status", "code"), [
@@ -188,18 +200,65 @@ def test_the_report_page_draws_both_charts_with_local_plotly(
     html = page.get_data(as_text=True)
     assert "Acme &lt;Shops&gt; &amp; Co" in html  # autoescaped
     assert "Acme <Shops>" not in html
-    assert '<script src="/static/plotly.min.js"></script>' in html
+    assert '<script src="/static/plotly.min.js" defer></script>' in html
+    assert '<script src="/static/report-charts.js" defer></script>' in html
     assert "cdn" not in html.lower()
-    assert 'Plotly.newPlot("chart-daily"' in html
-    assert 'Plotly.newPlot("chart-burn"' in html
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    inline = [attrs for attrs, body in scripts
+              if body.strip() and 'type="application/json"' not in attrs]
+    assert inline == []  # CSP: script-src 'self' blocks any inline script
+    assert "Plotly.newPlot" not in html
+    [island] = [body for attrs, body in scripts if 'id="report-charts"' in attrs]
+    charts = json.loads(island)
+    assert charts["daily"]["data"][0]["type"] == "heatmap"
+    assert len(charts["burn"]["data"]) == 9
     assert "Orders failing" in html
-    assert "25 min (20 min): missed" in html
+    assert "25 min / 20 min: missed" in html
     assert "40 min (60 min): met" in html
     download = api.get(f"/reports/customers/{seeded.customer_id}/2026-10/export?format=pdf")
     assert download.mimetype == "application/pdf"
     plotly = api.get("/static/plotly.min.js")
     plotly.close()
     assert (plotly.status_code, plotly.mimetype) == (200, "text/javascript")
+    drawing = api.get("/static/report-charts.js")
+    drawing.close()
+    assert (drawing.status_code, drawing.mimetype) == (200, "text/javascript")
+
+
+def test_a_month_in_progress_shows_month_to_date_beside_the_projection(
+        api: FlaskClient, seeded: Seeded, module_url: str) -> None:
+    """On 2 November 09:30 only 2,010 minutes of November are over: the headline is over
+    those, not over 43,200 minutes mostly still to come counted as no data."""
+    november = month_period("2026-11")
+    elapsed = 1440 + 9 * 60 + 30
+    engine = make_engine(module_url)
+    with session_scope(make_session_factory(engine)) as session:
+        insert_rollups(session, "carts", EU, [
+            (november.first_minute + m, "down" if m < 30 else "up", 3)
+            for m in range(elapsed)])
+    engine.dispose()
+    report = api.get(report_url(seeded.customer_id, "2026-11"),
+                     headers=bearer(seeded.alice)).get_json()
+    assert report["complete"] is False
+    lines = len(report["lines"])
+    assert report["to_date"]["elapsed_minutes"] == lines * elapsed
+    assert report["to_date"]["downtime_minutes"] == 30
+    assert report["to_date"]["uptime_pct"] == round(100 * (1 - 30 / (lines * elapsed)), 4)
+    assert report["totals"]["eligible_minutes"] == lines * 43_200  # the projection's
+    carts = next(line for line in report["lines"] if line["component"] == "carts")
+    assert carts["to_date"]["eligible_minutes"] == elapsed
+    assert carts["to_date"]["no_data_minutes"] == 0
+    log_in(api, seeded.alice_id)
+    html = api.get(f"/reports/customers/{seeded.customer_id}/2026-11").get_data(as_text=True)
+    to_date = re.search(r'<p id="to-date">(.*?)</p>', html, re.S)
+    assert to_date is not None
+    words = " ".join(to_date.group(1).split())
+    assert f"uptime <strong>{report['to_date']['uptime_pct']:.4f} %</strong>" in words
+    assert f"over {elapsed:,} elapsed minutes" in words
+    projection = re.search(r'<p id="projection">(.*?)</p>', html, re.S)
+    assert projection is not None
+    assert f"{43_200 - elapsed:,} minutes still to come" in " ".join(projection.group(1).split())
+    assert f"{report['totals']['uptime_pct']}" in projection.group(1)
 
 
 def test_the_pages_follow_the_roles_of_the_web_session(
