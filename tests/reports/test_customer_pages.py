@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
@@ -93,7 +94,8 @@ def test_the_form_refuses_with_the_apis_words_and_keeps_what_was_typed(
     manager_id, _ = make_user(Role.ACCOUNT_MANAGER)
     _, admin = make_user(Role.ADMIN)
     log_in(api, manager_id)
-    cases = [({"name": " "}, {"name": " ", "projects": []}),
+    cases: list[tuple[dict[str, str], dict[str, Any]]] = [
+             ({"name": " "}, {"name": " ", "projects": []}),
              ({"name": "Ghost shop", f"projects-{EU}": "not-in-commerce"},
               {"name": "Ghost shop", "projects": [{"project_key": "not-in-commerce",
                                                    "region": EU}]}),
