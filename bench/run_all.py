@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 #: In the order they run; a missing file (another engineer's, not there yet) is skipped.
 BENCHMARKS = ("runner_throughput", "scheduler_lag", "ingest_rollup", "up_memory",
-              "sla_compute", "sla_reports", "status_page", "fanout", "pages_first", "chaos")
+              "sla_compute", "sla_reports", "status_page", "fanout", "pages_first", "chaos",
+              "soak_up")
 #: Scripts in bench/ that are not benchmarks (helpers start with "_").
 NOT_BENCHMARKS = ("run_all", "target_server")
 

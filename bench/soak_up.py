@@ -105,7 +105,8 @@ class Api:
             with urllib.request.urlopen(request, timeout=60) as response:
                 answer: dict[str, Any] | None = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            self.refused.append((label, exc.code, exc.read().decode(errors="replace")[:200]))
+            text = exc.read().decode(errors="replace").strip()
+            self.refused.append((label, exc.code, text[:200]))
             answer = None
         self.timings.setdefault(label, []).append((time.perf_counter() - began) * 1000)
         return answer

@@ -5,11 +5,12 @@ transaction handling is switched off and every transaction begins IMMEDIATE: pys
 default silently loses read-modify-write updates (measured in dependencies-checked.md §6).
 
 SQLite has one write lock for the whole file, so how long a transaction holds it is what
-every other writer waits for. Three tools keep that short:
+every other writer waits for. Four tools keep that short and fair:
 - `read_scope` opens a deferred, query-only transaction for work that only reads (in WAL a
   reader never blocks a writer), so a job decides what to write before it takes the lock;
 - who is waiting decides how long (`waiting_as`): a web request waits at most
   `WEB_BUSY_TIMEOUT_MS`, then answers 503 with Retry-After; a job waits longer;
+- the writers of one process queue on a `WriteGate`, web requests first;
 - every write transaction's hold is measured (`lock_holds`, and the `bellwether.db.lock`
   logger at DEBUG for holds past `SLOW_HOLD_MS`), per job name or request.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -179,7 +181,63 @@ def _set_pragma(conn: Connection, name: str, value: int) -> None:
         conn.info[name] = value
 
 
-def _sqlite_begin(conn: Connection) -> None:
+class WriteGate:
+    """One process's queue for SQLite's write lock, web requests first.
+
+    SQLite's busy handler is no queue: waiters poll (sleeping up to 100 ms), and with the
+    commerce set, the check writer and the jobs all writing, a request lost for seconds
+    (docs/benchmarks.md). In one process the writers wait here instead, on a condition,
+    and a waiting web request goes before every job and commerce write that has not
+    started. Other processes (a CLI, `bellwether web`) still meet at SQLite's lock.
+    The gate is held from BEGIN IMMEDIATE to COMMIT/ROLLBACK, keyed by the connection, and
+    let go at the connection's check-in too, so a lost transaction cannot keep it.
+    """
+
+    def __init__(self) -> None:
+        lock = threading.Lock()
+        self._web = threading.Condition(lock)  # two queues on one lock: wake one waiter,
+        self._jobs = threading.Condition(lock)  # never the whole crowd, web first
+        self._owner: int | None = None
+        self._web_waiting = 0
+
+    def acquire(self, owner: int, web: bool, timeout_s: float) -> bool:
+        """Take the gate for `owner` (a connection); False after `timeout_s`."""
+        with self._web:
+            if web:
+                self._web_waiting += 1
+                try:
+                    free = self._web.wait_for(lambda: self._owner is None, timeout_s)
+                finally:
+                    self._web_waiting -= 1
+            else:
+                free = self._jobs.wait_for(
+                    lambda: self._owner is None and not self._web_waiting, timeout_s)
+            if free:
+                self._owner = owner
+            elif self._owner is None:
+                self._wake_next()
+            return free
+
+    def release(self, owner: int) -> None:
+        with self._web:
+            if self._owner == owner:
+                self._owner = None
+                self._wake_next()
+
+    def _wake_next(self) -> None:
+        if self._web_waiting:
+            self._web.notify()
+        else:
+            self._jobs.notify()
+
+
+def _locked_error() -> OperationalError:
+    """What SQLite itself raises when its busy timeout runs out, so one mapping serves."""
+    return OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+        "database is locked"))
+
+
+def _sqlite_begin(gate: WriteGate, conn: Connection) -> None:
     """Begin IMMEDIATE (the write lock up front), or deferred and query-only for a read
     scope: a deferred transaction that later writes fails at once under contention
     (busy_timeout is not honoured on a read→write upgrade), so a read scope cannot write."""
@@ -188,15 +246,32 @@ def _sqlite_begin(conn: Connection) -> None:
     if read_only:
         conn.exec_driver_sql("BEGIN")
         return
-    _set_pragma(conn, "busy_timeout", WEB_BUSY_TIMEOUT_MS if _web.get() else JOB_BUSY_TIMEOUT_MS)
+    web = _web.get()
+    timeout_ms = WEB_BUSY_TIMEOUT_MS if web else JOB_BUSY_TIMEOUT_MS
+    _set_pragma(conn, "busy_timeout", timeout_ms)
     asked = time.perf_counter()
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    owner = id(conn.info)
+    if not gate.acquire(owner, web, timeout_ms / 1000):
+        raise _locked_error()
+    conn.info["gate"] = (gate, owner)
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _let_go(conn.info)
+        raise
     took = time.perf_counter()
     conn.info["lock_taken"] = (took, (took - asked) * 1000, holder())
 
 
+def _let_go(info: dict[Any, Any]) -> None:
+    held = info.pop("gate", None)
+    if held is not None:
+        held[0].release(held[1])
+
+
 def _sqlite_end(conn: Connection) -> None:
-    """At commit or rollback: record how long this transaction held the write lock."""
+    """At commit or rollback: let the gate go; record how long the write lock was held."""
+    _let_go(conn.info)
     taken = conn.info.pop("lock_taken", None)
     if taken is None:
         return
@@ -220,9 +295,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, pool_size=pool_size * 2, max_overflow=pool_size * 4,
                                connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        gate = WriteGate()
+        event.listen(engine, "begin", lambda conn: _sqlite_begin(gate, conn))
         event.listen(engine, "commit", _sqlite_end)
         event.listen(engine, "rollback", _sqlite_end)
+        event.listen(engine.pool, "checkin", lambda _dbapi, record: _let_go(record.info))
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2,
                          pool_pre_ping=True, pool_timeout=10)

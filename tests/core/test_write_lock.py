@@ -33,6 +33,7 @@ from probes.models import CheckRow, ComponentMinute
 from probes.rollup import roll_up
 from status import maintenance_notices, site_jobs
 from tests.support.databases import migrated_engine
+from tests.support.waiting import wait_until
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 COMPONENTS = ("auth", "orders", "carts", "search", "products")
@@ -296,3 +297,43 @@ def test_write_transactions_are_counted_per_holder(fresh_engine: Engine) -> None
         with read_scope(factory) as session:
             session.execute(text("SELECT 1"))
     assert db.lock_holds()["tests.holder"].count == 3
+
+
+def test_the_gate_lets_a_waiting_web_request_go_before_waiting_jobs() -> None:
+    gate = db.WriteGate()
+    assert gate.acquire(1, web=False, timeout_s=1)
+    order: list[str] = []
+
+    def wait(owner: int, web: bool) -> None:
+        assert gate.acquire(owner, web=web, timeout_s=30)
+        order.append("web" if web else "job")
+        gate.release(owner)
+
+    job = threading.Thread(target=wait, args=(2, False))
+    job.start()
+    wait_until(lambda: gate._jobs._waiters, message="the job waiting")  # type: ignore[attr-defined]
+    web = threading.Thread(target=wait, args=(3, True))
+    web.start()
+    wait_until(lambda: gate._web_waiting, message="the request waiting")
+    gate.release(1)
+    job.join(30)
+    web.join(30)
+    assert order == ["web", "job"]
+
+
+def test_a_web_wait_for_the_gate_ends_like_sqlites_busy_timeout(
+        fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that cannot get the gate in time fails as SQLite's own busy timeout
+    does (so it answers 503 database_busy); the gate is free again after the holder."""
+    sqlite_only(fresh_engine)
+    monkeypatch.setattr(db, "WEB_BUSY_TIMEOUT_MS", 20)
+    factory = make_session_factory(fresh_engine)
+    holding = factory()
+    holding.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: holds the gate
+    with db.holding_as("tests.web", web=True), session_scope(factory) as session, \
+            pytest.raises(OperationalError) as caught:
+        session.execute(text("SELECT 1"))
+    assert db.is_lock_timeout(caught.value)
+    holding.close()
+    with db.holding_as("tests.web", web=True), session_scope(factory) as session:
+        session.execute(text("SELECT 1"))
