@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.db import SessionFactory, session_scope
 from core.models import JobRun
 
 #: The evaluation job's name and interval (`probes.jobs`), as `/healthz` watches it.
@@ -29,6 +30,12 @@ def job_runs(session: Session) -> dict[str, tuple[datetime, datetime | None]]:
     """Every job's (last run, last success)."""
     return {row.name: (row.last_run_at, row.last_ok_at)
             for row in session.scalars(select(JobRun))}
+
+
+def read_job_runs(factory: SessionFactory) -> dict[str, datetime]:
+    """Every job's last run, in a session of its own (for `/metrics`)."""
+    with session_scope(factory) as session:
+        return {name: run for name, (run, _) in job_runs(session).items()}
 
 
 def stale_after(every: timedelta) -> timedelta:
