@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from probes.checks import CheckResult
-from probes.evaluate import Evaluation, Observed, State
+from probes.evaluate import Evaluation, State
 from probes.heartbeats import Heartbeat
 from probes.models import (
     NOTABLE_ROLLUPS,
@@ -132,21 +132,6 @@ def _copy_checks(session: Session, checks: Sequence[CheckResult], now: datetime)
         cursor.execute(f"INSERT INTO probe_checks ({columns}) SELECT {columns} "
                        "FROM probe_checks_in ON CONFLICT (id) DO NOTHING")
         return int(cursor.rowcount)
-
-
-def recent_observations(session: Session, since: datetime,
-                        ) -> dict[tuple[str, str], dict[str, list[tuple[datetime, Observed]]]]:
-    """Checks since `since` per (component, region) and location, in time order."""
-    rows = session.execute(
-        select(CheckRow.component, CheckRow.region, CheckRow.location, CheckRow.started_at,
-               CheckRow.ok, CheckRow.degraded)
-        .where(CheckRow.started_at >= since)
-        .order_by(CheckRow.started_at, CheckRow.ok))
-    series: dict[tuple[str, str], dict[str, list[tuple[datetime, Observed]]]] = defaultdict(
-        lambda: defaultdict(list))
-    for component, region, location, at, ok, degraded in rows:
-        series[(component, region)][location].append((at, Observed(ok, degraded)))
-    return series
 
 
 def _seen(rows: Iterable[Any]) -> list[SeenCheck]:
