@@ -389,6 +389,12 @@ class ClaimedChange:
     at: datetime
 
 
+def has_unhandled_state_changes(session: Session) -> bool:
+    """Whether any state change waits for the incident job (a cheap read, no lock)."""
+    return session.scalar(select(StateChange.id).where(StateChange.handled.is_(False))
+                          .limit(1)) is not None
+
+
 def claim_state_changes(session: Session, limit: int = 5_000) -> list[ClaimedChange]:
     """Take unhandled state changes and mark them handled in the caller's transaction (the
     incident job's input). Other workers skip locked rows (PostgreSQL) and the conditional

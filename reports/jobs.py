@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.db import session_scope
+from core.db import read_scope, session_scope
 from core.scheduler import Job, JobContext
 from reports import store
 from reports.budgets import PAGE_RULES, TICKET_RULES, BudgetStatus, budget_statuses
 from sla.budget import AlertLevel
-from status.burn import Burn, apply_burns
+from status.burn import Burn, any_burn_open, apply_burns
 
 RULES = {AlertLevel.PAGE: PAGE_RULES, AlertLevel.TICKET: TICKET_RULES}
 
@@ -50,15 +50,20 @@ def evaluate_burn_rates(ctx: JobContext) -> int:
     """Judge every (component, region)'s page and ticket rules at the clock's `now` and let
     `status.burn` bring the burn-rate incidents in line; how many alerts changed.
 
-    One worker decides at a time (the burn-rate lock); the outbox rows are written in the
-    same transaction as the incidents.
+    The budgets are judged in a read scope (on SQLite no write lock is held meanwhile); a
+    write transaction follows only when something burns or an alert is open. One worker
+    decides at a time (the burn-rate lock); the outbox rows are written in the same
+    transaction as the incidents.
     """
     now = ctx.clock.now()
     settings = ctx.settings
-    with session_scope(ctx.session_factory) as session:
-        store.lock_burn_rates(session)
+    with read_scope(ctx.session_factory) as session:  # judging reads only: no write lock
         burns = [burn for status in budget_statuses(session, settings.regions, now)
                  for burn in burns_of(status)]
+        if not burns and not any_burn_open(session):
+            return 0
+    with session_scope(ctx.session_factory) as session:
+        store.lock_burn_rates(session)
         return apply_burns(session, burns, settings.regions, now, settings)
 
 

@@ -160,6 +160,13 @@ def _follow(session: Session, mine: Sequence[Incident], burning: Sequence[Burn],
     return 1
 
 
+def any_burn_open(session: Session) -> bool:
+    """Whether any burn-rate incident is open (then a pass has something to follow)."""
+    return session.scalar(select(Incident.id).where(
+        Incident.origin == Origin.BURN_RATE.value, Incident.resolved_at.is_(None)).limit(1)
+        ) is not None
+
+
 def burning_pairs(session: Session) -> set[tuple[str, str, str]]:
     """(component, region, impact) of open burn-rate incidents, for reports' budgets page."""
     rows = session.execute(

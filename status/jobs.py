@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.db import session_scope
+from core.db import read_scope, session_scope
 from core.scheduler import Job, JobContext
 from probes import store as probes_store
 from status import actions, store
@@ -89,15 +89,21 @@ def track_incidents(ctx: JobContext) -> int:
     3. Failing (component, region)s no incident has covered yet are grouped by root cause
        and join an open automatic incident or open one (PagerDuty trigger).
     4. Every open automatic incident follows the state of what it affects; more components
-       or a higher impact page again with a new trigger revision.
+       or a higher impact are updates on it, and only a routing key not paged yet (a tier
+       escalation) gets a trigger: one page per key per episode.
     5. An incident whose components all work again shows `monitoring`; once they have
        worked for the cool-down it resolves itself (each alert resolved once, on its key).
        A root failing again within `incident_reopen_s` reopens its incident: the same
        episode, the same dedup_key, a new trigger only if PagerDuty already got the resolve.
     6. Subscribers hear each episode as one story (`store.announce_due`).
     It is one transaction: changes handled, incidents written and pages enqueued together.
+    A quiet pass (nothing changed, nothing open, nothing failing) decides so in a read scope
+    and never takes the write lock.
     """
     now = ctx.clock.now()
+    with read_scope(ctx.session_factory) as session:
+        if not store.incident_pass_needed(session):
+            return 0
     with session_scope(ctx.session_factory) as session:
         if not store.lock_incident_pass(session):
             return 0

@@ -24,7 +24,15 @@ from core.errors import NotFound
 from probes import store as probes_store
 from sla.model import MaintenanceWindow
 from status.announce import announce, incident_event
-from status.incidents import Key, Live, Origin, Timeline, Tracked, first_failing_check
+from status.incidents import (
+    FAILING_STATES,
+    Key,
+    Live,
+    Origin,
+    Timeline,
+    Tracked,
+    first_failing_check,
+)
 from status.maintenance import Window, WindowInput, covers, displayed_state, to_sla_windows
 from status.models import (
     Incident,
@@ -75,6 +83,18 @@ def open_automatic_incidents(session: Session) -> list[Incident]:
     if _is_postgresql(session):
         query = query.with_for_update()
     return list(session.scalars(query))
+
+
+def incident_pass_needed(session: Session) -> bool:
+    """Whether the incident job has anything to do: a state change to handle, an open
+    automatic incident to follow (or to tell subscribers of), or a failing pair. A quiet
+    instance answers with three small reads and never takes the write lock."""
+    if probes_store.has_unhandled_state_changes(session):
+        return True
+    if session.scalar(select(Incident.id).where(Incident.resolved_at.is_(None),
+                                                Incident.origin == "automatic").limit(1)):
+        return True
+    return any(live.state in FAILING_STATES for live in live_states(session).values())
 
 
 def recently_resolved_automatic(session: Session, since: datetime) -> list[Incident]:
