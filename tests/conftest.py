@@ -23,8 +23,6 @@ from core.db import make_engine, make_session_factory
 from core.models import Role
 from tests.support.databases import create_database, drop_database
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 @pytest.fixture(scope="session")
 def migrated_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
