@@ -1,0 +1,158 @@
+"""The account manager's day in headless Chromium (Debian's, driven by Playwright), through
+the UI only: log in and land on the customers page, create a customer through the form
+(a refusal first, in the API's words), open this month's report and see both charts drawn
+from static/report-charts.js, open the error budgets. Any console error or Content-Security-
+Policy violation on any page fails the test; screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import insert
+
+from app import create_app
+from commerce import store as commerce_store
+from core import migrate
+from core.auth import create_user
+from core.config import Settings
+from core.db import session_scope
+from core.models import Role
+from core.runtime import Runtime
+from core.servers import Listener
+from probes.models import ComponentMinute
+from sla.period import minute_of
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, REGION, chromium_or_skip
+from tests.support.databases import create_database, drop_database
+
+pytestmark = pytest.mark.e2e
+EMAIL, PASSWORD = "ada@example.test", "correct horse battery staple"
+PROJECT = "ada-shop-eu"
+SUBMIT = "main form.stack button[type=submit]"  # not the navigation's "Log out"
+PROJECTS_FIELD = f'[name="projects-{REGION}"]'
+#: Records every CSP violation the page reports, before any of the page's own scripts run.
+CSP_PROBE = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+});
+"""
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Listener]:
+    chromium_or_skip()
+    url = create_database(tmp_path, "manager")
+    migrate.upgrade(url)
+    web = Listener("manager-web", None)
+    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
+                       secret_key="manager-secret", public_url=web.url)
+    app: Flask = create_app(settings)
+    web.app = app
+    seed(app.extensions["bellwether"])
+    web.start()
+    try:
+        yield web
+    finally:
+        web.stop()
+        app.extensions["bellwether"].engine.dispose()
+        drop_database(url)
+
+
+def seed(runtime: Runtime) -> None:
+    """What exists before the day: the manager's account, the shop's commerce project, and
+    three hours of rollups with ten minutes down (as the probes would have written)."""
+    now = runtime.clock.now()
+    last = minute_of(now) - 1
+    with session_scope(runtime.session_factory) as session:
+        create_user(session, email=EMAIL, role=Role.ACCOUNT_MANAGER, now=now,
+                    password=PASSWORD, name="Ada")
+        commerce_store.create_project(session, REGION, PROJECT, now)
+        session.execute(insert(ComponentMinute), [
+            {"component": "orders", "region": REGION, "minute": last - m, "checks": 6,
+             "failures": 6 if m < 10 else 0, "degraded": 0, "locations": 3,
+             "locations_down": 3 if m < 10 else 0, "latency_p50_ms": 40.0,
+             "latency_p95_ms": 80.0, "latency_max_ms": 90.0,
+             "verdict": "down" if m < 10 else "up"}
+            for m in range(min(180, last - (last - last % 1440)))])
+
+
+def watch(page: Any, errors: list[str]) -> None:
+    page.add_init_script(CSP_PROBE)
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+
+def no_violations(page: Any, errors: list[str]) -> None:
+    assert page.evaluate("window.__csp") == []
+    assert errors == []
+
+
+def test_an_account_managers_day_in_the_browser(served: Listener) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            errors: list[str] = []
+            watch(page, errors)
+            page.goto(f"{served.url}/login")
+            page.fill("#email", EMAIL)
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/reports/customers")
+            nav = page.locator("nav").inner_text()
+            assert "Customers" in nav
+            assert "Incidents" not in nav
+            assert "Maintenance" not in nav
+            no_violations(page, errors)
+
+            page.click("#new-customer")
+            page.fill("#name", "Ada's Shop")
+            page.select_option("#plan", "premium")
+            page.fill("#monthly_fee", "1,200.00")
+            page.fill(PROJECTS_FIELD, "no-such-shop")
+            page.click(SUBMIT)
+            assert "no such commerce project: 'no-such-shop'" in page.inner_text("#form-error")
+            assert page.input_value("#name") == "Ada's Shop"  # what was typed is kept
+            # The refusal answers 400, which Chromium logs; that one line and nothing else.
+            assert errors == ["Failed to load resource: the server responded with a status "
+                              "of 400 (BAD REQUEST)"]
+            errors.clear()
+            no_violations(page, errors)
+            page.fill(PROJECTS_FIELD, PROJECT)
+            page.screenshot(path=str(ARTIFACTS / "manager-customer-form.png"), full_page=True)
+            page.click(SUBMIT)
+            page.wait_for_url("**/reports/customers")
+            assert "Saved customer Ada's Shop." in page.inner_text("main")
+            assert "1,200.00 USD" in page.inner_text("table")
+            page.screenshot(path=str(ARTIFACTS / "manager-customers.png"), full_page=True)
+            no_violations(page, errors)
+
+            page.click("table a[href*='/reports/customers/']:not([href$='/edit'])"
+                       ":not([href$='/delete'])")
+            page.wait_for_selector("#chart-daily .main-svg", timeout=15_000)
+            page.wait_for_selector("#chart-burn .main-svg", timeout=15_000)
+            assert page.locator("#chart-daily .heatmaplayer").count() == 1
+            lines = page.locator("section[aria-labelledby=lines-h] tbody tr").count()
+            assert lines == 8  # the catalogue's services in the one region
+            assert page.locator("#chart-burn .scatterlayer .trace").count() == lines
+            assert "Month to date: uptime" in page.inner_text("#to-date")
+            assert "elapsed minutes" in page.inner_text("#to-date")
+            assert "Full-month projection" in page.inner_text("#projection")
+            page.screenshot(path=str(ARTIFACTS / "manager-report.png"), full_page=True)
+            no_violations(page, errors)
+
+            page.click("nav >> text=Error budgets")
+            page.wait_for_url("**/reports/budgets")
+            assert "Ada's Shop (premium)" in page.inner_text("main")
+            page.screenshot(path=str(ARTIFACTS / "manager-budgets.png"), full_page=True)
+            no_violations(page, errors)
+        finally:
+            browser.close()
