@@ -69,9 +69,24 @@ def _guarded(job: Job, ctx: JobContext) -> Callable[[], None]:
     return run
 
 
+class _StillRunning(logging.Filter):
+    """A pass that outlasts its interval is not news: the next one simply waits (coalesced,
+    one at a time). APScheduler warns of every such skip ("maximum number of running
+    instances reached"), which for the 0.25 s page lane during a slow write flooded the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+_STILL_RUNNING = _StillRunning()
+
+
 def build_scheduler(jobs: Sequence[Job], ctx: JobContext,
                     interval_scale: float = 1.0) -> BackgroundScheduler:
     """One in-memory APScheduler with every job, coalesced, never two runs of one job at once."""
+    logger = logging.getLogger("apscheduler.scheduler")
+    if _STILL_RUNNING not in logger.filters:
+        logger.addFilter(_STILL_RUNNING)
     scheduler = BackgroundScheduler(timezone="UTC")
     for job in jobs:
         seconds = max(0.2, job.every.total_seconds() * interval_scale)
