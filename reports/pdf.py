@@ -2,8 +2,9 @@
 
 It carries the company's name and the fee's currency (`Letterhead`), only the columns a
 customer needs, each explained in a legend under its table, and the month-to-date figures
-while the month runs. Every heading stays with the start of its table (never alone at a
-page foot). The PDF's dates are the report's own moment (`generated_at`), so the same
+while the month runs. Every heading starts a new page unless there is room for the start
+of its table under it (never alone at a page foot); long tables split with their header.
+The PDF's dates are the report's own moment (`generated_at`), so the same
 report gives the same bytes and a reader sees when it was made, not reportlab's invariant
 2000-01-01. Text from the database is escaped before it reaches platypus' markup.
 """
@@ -20,7 +21,14 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    CondPageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from reports.export import Letterhead, acknowledgement_text
 from reports.incidents import IncidentLine, minutes_of
@@ -44,6 +52,9 @@ INCIDENT_LEGEND = (
     "<b>Acknowledged</b> and <b>Resolved</b>: time taken from the incident opening against "
     "your plan's target for the tier; an incident resolved within the acknowledgement "
     "target needed no acknowledgement.")
+#: Room a heading needs below it (itself, a table's header and first rows); with less left on
+#: the page it starts the next one, so no heading is left alone at a page foot.
+HEADING_ROOM = 45 * mm
 GRID = TableStyle([
     ("FONTSIZE", (0, 0), (-1, -1), 7.5),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef1f6")),
@@ -145,7 +156,7 @@ def to_pdf(report: CustomerReport, letterhead: Letterhead | None = None) -> byte
     styles = getSampleStyleSheet()
     body = styles["BodyText"]
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9)
-    heading = ParagraphStyle("heading", parent=styles["Heading2"], keepWithNext=1)
+    heading = styles["Heading2"]  # CondPageBreak keeps it with its table, see HEADING_ROOM
     buffer = io.BytesIO()
     title = f"{letterhead.company}: SLA report for {report.customer.name}, {report.month}"
     document = SimpleDocTemplate(
@@ -156,19 +167,18 @@ def to_pdf(report: CustomerReport, letterhead: Letterhead | None = None) -> byte
         Paragraph(escape(title), styles["Title"]),
         *(Paragraph(text, body) for text in _summary(report, letterhead)),
         Spacer(1, 4 * mm),
-        KeepTogether([Paragraph("Service lines", heading),
-                      Table(_line_rows(report, letterhead), repeatRows=1, style=GRID),
-                      Paragraph(LINE_LEGEND, small)]),
+        CondPageBreak(HEADING_ROOM), Paragraph("Service lines", heading),
+        Table(_line_rows(report, letterhead), repeatRows=1, style=GRID),
+        Paragraph(LINE_LEGEND, small),
+        CondPageBreak(HEADING_ROOM), Paragraph("Incidents", heading),
     ]
     if report.incidents:
-        story.append(KeepTogether([
-            Paragraph("Incidents", heading),
+        story += [
             Table(_incident_rows(report.incidents, small), repeatRows=1, style=GRID,
                   colWidths=(12 * mm, 80 * mm, 10 * mm, 28 * mm, 22 * mm, 70 * mm, 50 * mm)),
-            Paragraph(INCIDENT_LEGEND, small)]))
+            Paragraph(INCIDENT_LEGEND, small)]
     else:
-        story += [Paragraph("Incidents", heading),
-                  Paragraph("No incident touched these lines this month.", body)]
+        story.append(Paragraph("No incident touched these lines this month.", body))
     story.append(Paragraph(
         "All times are UTC. A minute counts as down when a strict majority of the probe "
         "locations that checked it saw a confirmed failure.", small))
