@@ -11,6 +11,7 @@ from commerce.catalog import SERVICES, ZONES
 from commerce.faults import parse_fault
 from commerce.fleet import Fleet
 from commerce.validation import InvalidInput, text_field
+from core.db import read_scope
 from core.errors import NotFound
 from core.models import Role
 from core.openapi import operation
@@ -40,10 +41,12 @@ def _fleet() -> Fleet | None:
 
 
 def _apply_now() -> None:
-    """Make a fault change take effect at once in this process (others poll within 0.2 s)."""
+    """Make a fault change take effect at once in this process, after the commit and in a
+    read scope (no write lock); a fleet in another process sees it within
+    commerce.fleet.FAULT_CHECK_INTERVAL_S."""
     fleet = _fleet()
     if fleet is not None:
-        fleet.refresh_faults()
+        fleet.faults_changed()
 
 
 def _region_json(region: str, router_url: str | None, zones: dict[str, str],
@@ -67,7 +70,8 @@ def regions() -> Any:
         body = [_region_json(e.region, e.router_url, e.zone_urls,
                              fleet.region_routers[e.region].healthy) for e in fleet.endpoints()]
     else:
-        rows = store.list_endpoints(request_session())
+        with read_scope(current_runtime().session_factory) as session:
+            rows = store.list_endpoints(session)
         body = []
         for region in current_runtime().settings.regions:
             mine = [row for row in rows if row.region == region]
@@ -96,7 +100,9 @@ def inject_fault() -> Any:
 @require_role()
 def list_faults() -> Any:
     """The active faults (admin)."""
-    faults = store.active_faults(request_session(), current_runtime().clock.now())
+    runtime = current_runtime()
+    with read_scope(runtime.session_factory) as session:
+        faults = store.active_faults(session, runtime.clock.now())
     return jsonify({"faults": [fault.as_json() for fault in faults]})
 
 

@@ -15,7 +15,7 @@ from commerce import store
 from commerce.faults import FaultView
 from commerce.models import ImportJob, Project
 from commerce.validation import product_fields
-from core.db import SessionFactory, session_scope
+from core.db import SessionFactory, read_scope, session_scope
 from core.errors import BellwetherError
 
 IMPORT_BATCH_SIZE = 50
@@ -27,6 +27,9 @@ def deliver_pending_messages(factory: SessionFactory, faults: FaultView, regions
     """Deliver queued messages unless every region's database is down."""
     if all(faults.database_down(region) for region in regions):
         return 0
+    with read_scope(factory) as session:  # ten times a second: look before taking the lock
+        if not store.has_pending_messages(session):
+            return 0
     with session_scope(factory) as session:
         return store.deliver_messages(session, now)
 
@@ -78,12 +81,12 @@ def _record_failure(factory: SessionFactory, job_id: str, reason: str, now: date
 def process_imports(factory: SessionFactory, faults: FaultView, regions: Sequence[str],
                     clock_now: Callable[[], datetime]) -> int:
     """Run one batch of every due import; returns the batches done."""
-    with session_scope(factory) as session:
+    with read_scope(factory) as session:
         due = store.due_imports(session, regions, clock_now())
     done = 0
     for job_id in due:
         now = clock_now()
-        with session_scope(factory) as session:
+        with read_scope(factory) as session:
             job = session.get(ImportJob, job_id)
             if job is None or job.state not in ("queued", "processing"):
                 continue

@@ -1,10 +1,23 @@
 """The running commerce set: a router and three zone listeners per region, and the loops
 that keep it honest (faults applied, zones health-checked, messages and imports processed).
 
-1. Every 0.2 s the control loop reads the active faults from the database (so a fault
-   injected through any Bellwether process applies here) and stops or starts listeners.
+1. Faults reach the listeners on change, never by re-reading them all the time:
+   - in this process (`bellwether up`, the tests) the fault API calls `faults_changed()`
+     after its commit, which re-reads the faults in a read scope and applies them before
+     the API answers: no poll to wait for, and no write lock on SQLite;
+   - from another process (the scale-out layout: `bellwether web` apart from
+     `bellwether commerce serve`, on PostgreSQL) the control loop compares a fingerprint of
+     the fault table (`store.fault_version`: newest id, how many cleared; one indexed
+     aggregate) every `FAULT_CHECK_INTERVAL_S` and re-reads only when it moved. A 1 s check
+     was chosen over PostgreSQL LISTEN/NOTIFY because it needs no dedicated connection or
+     migration, works the same on SQLite, and costs one cheap read a second; a fault from
+     another process applies within that second (it was 0.2 s with a full read in a write
+     transaction five times a second);
+   - a fault with a duration expires on time without any query: the loop wakes at the
+     earliest expiry it holds and re-applies the faults it already has.
 2. Every second each router checks its zones.
-3. Every 0.1 s the worker loop delivers queued messages and runs due import batches.
+3. Every 0.1 s the worker loop delivers queued messages and runs due import batches; it
+   looks in a read scope first and takes the write lock only when there is work.
 """
 
 from __future__ import annotations
@@ -17,17 +30,18 @@ from dataclasses import dataclass
 from commerce import store
 from commerce.background import deliver_pending_messages, process_imports
 from commerce.catalog import ZONES
-from commerce.faults import FaultView
+from commerce.faults import Fault, FaultView
 from commerce.proxy import RegionRouter
-from commerce.zone import ZoneContext, create_zone_app
+from commerce.zone import ZoneCache, ZoneContext, create_zone_app
 from core.clock import Clock
 from core.config import Settings
-from core.db import SessionFactory, session_scope
+from core.db import SessionFactory, read_scope, session_scope
 from core.servers import Listener
 
 log = logging.getLogger(__name__)
 
-CONTROL_INTERVAL_S = 0.2
+#: How often the control loop checks whether another process changed the faults.
+FAULT_CHECK_INTERVAL_S = 1.0
 HEALTH_INTERVAL_S = 1.0
 WORKER_INTERVAL_S = 0.1
 
@@ -50,6 +64,9 @@ class Fleet:
         self.instance = instance
         self.regions = settings.regions
         self._faults = FaultView()
+        self._stored: tuple[Fault, ...] = ()
+        self._version: tuple[int, int] | None = None
+        self.cache = ZoneCache()
         self._stop = threading.Event()
         self._refresh_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -72,7 +89,8 @@ class Fleet:
             for zone in ZONES:
                 ctx = ZoneContext(region=region, zone=zone, session_factory=self.factory,
                                   clock=self.clock, faults=self.faults,
-                                  max_body_bytes=self.settings.max_body_bytes)
+                                  max_body_bytes=self.settings.max_body_bytes,
+                                  cache=self.cache)
                 self.zones[(region, zone)] = Listener(f"{region}-{zone}", create_zone_app(ctx),
                                                       port=self._port(index), threads=threads)
                 index += 1
@@ -100,11 +118,12 @@ class Fleet:
             rows += [(e.region, z, url) for e in self.endpoints() for z, url in e.zone_urls.items()]
             store.replace_endpoints(session, self.instance, rows, now)
         self.refresh_faults()
-        for name, interval, step in (("control", CONTROL_INTERVAL_S, self.refresh_faults),
-                                     ("health", HEALTH_INTERVAL_S, self._check_health),
-                                     ("worker", WORKER_INTERVAL_S, self._work)):
-            thread = threading.Thread(target=self._loop, args=(interval, step),
-                                      name=f"commerce-{name}", daemon=True)
+        loops: list[tuple[str, Callable[[], None]]] = [
+            ("control", self._watch_faults),
+            ("health", lambda: self._loop(HEALTH_INTERVAL_S, self._check_health)),
+            ("worker", lambda: self._loop(WORKER_INTERVAL_S, self._work))]
+        for name, target in loops:
+            thread = threading.Thread(target=target, name=f"commerce-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -120,19 +139,60 @@ class Fleet:
             stopper.join(timeout=10)
 
     def refresh_faults(self) -> None:
-        """Read the active faults and make every listener match them.
+        """Read the active faults (a read scope: never the write lock) and apply them.
 
         One refresh at a time: a loop applying an older read after a newer one would restart
         a listener that a fault has just stopped.
         """
         with self._refresh_lock:
-            with session_scope(self.factory) as session:
+            with read_scope(self.factory) as session:
+                version = store.fault_version(session)
                 faults = store.active_faults(session, self.clock.now())
-            self._faults = FaultView(tuple(faults))
-            for (region, zone), listener in self.zones.items():
-                listener.set_running(not self._faults.zone_down(region, zone))
-            for region, listener in self.routers.items():
-                listener.set_running(not self._faults.region_down(region))
+            self._version = version
+            self._stored = tuple(faults)
+            self._apply()
+
+    def faults_changed(self) -> None:
+        """The in-process signal: a fault was stored or cleared here; apply it now."""
+        self.refresh_faults()
+
+    def _apply(self) -> None:
+        """Make the listeners match the faults held, minus those expired by now."""
+        self._faults = FaultView.at(self._stored, self.clock.now())
+        for (region, zone), listener in self.zones.items():
+            listener.set_running(not self._faults.zone_down(region, zone))
+        for region, listener in self.routers.items():
+            listener.set_running(not self._faults.region_down(region))
+
+    def check_faults(self) -> None:
+        """One pass of the control loop: re-read the faults only if another process changed
+        them (one cheap read), else only drop the ones that expired (no query)."""
+        with read_scope(self.factory) as session:
+            version = store.fault_version(session)
+        if version != self._version:
+            self.refresh_faults()
+            return
+        with self._refresh_lock:
+            if len(self._faults.faults) != sum(f.active_at(self.clock.now())
+                                               for f in self._stored):
+                self._apply()
+
+    def next_wait_s(self) -> float:
+        """Until the next version check, or sooner when a fault held expires before it."""
+        now = self.clock.now()
+        wait = FAULT_CHECK_INTERVAL_S
+        for fault in self._stored:
+            if fault.expires_at is not None and fault.expires_at > now:
+                wait = min(wait, (fault.expires_at - now).total_seconds())
+        return max(wait, 0.01)
+
+    def _watch_faults(self) -> None:
+        """The control loop: sleep until a check or an expiry is due, then check."""
+        while not self._stop.wait(self.next_wait_s()):
+            try:
+                self.check_faults()
+            except Exception:  # a loop that dies silently would freeze the fleet
+                log.exception("commerce fault check failed; retrying")
 
     def _check_health(self) -> None:
         for router in self.region_routers.values():

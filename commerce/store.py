@@ -32,6 +32,12 @@ from core.errors import Conflict, NotFound
 PROBE_PROJECT = "bellwether-probe"
 
 
+def stored_region_secret(session: Session, region: str) -> str | None:
+    """The region's signing secret if it was made (a read: no write lock)."""
+    return session.scalar(select(CommerceRegion.signing_secret).where(
+        CommerceRegion.name == region))
+
+
 def region_secret(session: Session, region: str, now: datetime) -> str:
     """The region's signing secret, made on first use."""
     row = session.get(CommerceRegion, region)
@@ -204,6 +210,11 @@ def get_order(session: Session, project: Project, order_id: str) -> Order:
     return order
 
 
+def has_pending_messages(session: Session) -> bool:
+    return session.scalar(select(Message.id).where(Message.delivered_at.is_(None))
+                          .limit(1)) is not None
+
+
 def deliver_messages(session: Session, now: datetime, limit: int = 500) -> int:
     """Make queued messages visible: the asynchronous half of the CQRS write path."""
     pending = session.scalars(select(Message.id).where(Message.delivered_at.is_(None))
@@ -267,6 +278,17 @@ def add_fault(session: Session, spec: FaultSpec, now: datetime) -> Fault:
     session.add(row)
     session.flush()
     return fault_from_row(row)
+
+
+def fault_version(session: Session) -> tuple[int, int]:
+    """A cheap fingerprint of the fault table: the newest id and how many were cleared.
+
+    An inject raises the first, a clear the second (faults are never deleted or uncleared),
+    so two equal fingerprints mean the same stored faults; expiry is time, not a change.
+    """
+    newest, cleared = session.execute(select(func.coalesce(func.max(FaultRow.id), 0),
+                                             func.count(FaultRow.cleared_at))).one()
+    return int(newest), int(cleared)
 
 
 def active_faults(session: Session, now: datetime) -> list[Fault]:

@@ -8,7 +8,8 @@ from flask import Blueprint, render_template
 
 from commerce import store
 from commerce.catalog import SERVICES
-from core.web import current_runtime, request_session
+from core.db import read_scope
+from core.web import current_runtime
 
 bp = Blueprint("commerce_views", __name__)
 
@@ -20,6 +21,7 @@ def home() -> Any:
 
     runtime = current_runtime()
     listing = regions().get_json()
-    faults = store.active_faults(request_session(), runtime.clock.now())
+    with read_scope(runtime.session_factory) as session:
+        faults = store.active_faults(session, runtime.clock.now())
     return render_template("commerce/home.html", regions=listing["regions"], faults=faults,
                            services=list(SERVICES.values()), now=runtime.clock.now())

@@ -4,13 +4,21 @@ Before a request reaches a service, the zone applies the active faults (service 
 latency, error rate) and, for everything but auth itself, asks the auth service to check the
 token: when auth is down, every service refuses, as the paper's single point of failure.
 Every answer, injected errors included, is counted for GET /metrics (commerce/metrics.py).
+
+On SQLite the commerce set shares Bellwether's one write lock, so a request reads in a
+read scope (`zone_session`: deferred and query-only, never the write lock) and only a
+handler that writes asks for `zone_write_session`, whose transaction it keeps short. The
+region's signing secret and the projects that exist never change once made, so the zones
+keep them in a `ZoneCache` and a token check costs no query at all.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -23,9 +31,48 @@ from commerce.metrics import MetricsMiddleware, ZoneMetrics
 from commerce.models import Project
 from commerce.tokens import verify_token
 from core.clock import Clock
-from core.db import SessionFactory
+from core.db import SessionFactory, read_scope, session_scope
 from core.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from core.web import register_error_handlers
+
+
+class ZoneCache:
+    """What never changes once made, kept per process: each region's signing secret and
+    the projects that exist (detached rows whose loaded columns are only read).
+
+    Nothing in Bellwether deletes a region's secret or a project, so an entry stays true;
+    only what was found is kept, so a project made after a miss is seen on the next request.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: dict[str, str] = {}
+        self._projects: dict[tuple[str, str], Project] = {}
+
+    def region_secret(self, factory: SessionFactory, region: str, clock: Clock) -> str:
+        """The secret from memory, else read (no write lock), else made in a short write."""
+        secret = self._secrets.get(region)
+        if secret is None:
+            with read_scope(factory) as session:
+                secret = store.stored_region_secret(session, region)
+            if secret is None:
+                with session_scope(factory) as session:
+                    secret = store.region_secret(session, region, clock.now())
+            with self._lock:
+                self._secrets[region] = secret
+        return secret
+
+    def project(self, session: Callable[[], Session], region: str, key: str) -> Project | None:
+        """The project from memory, else read in `session()` (a read scope) and kept."""
+        project = self._projects.get((region, key))
+        if project is None:
+            read = session()
+            project = store.project_by_key(read, region, key)
+            if project is not None:
+                read.expunge(project)
+                with self._lock:
+                    self._projects[(region, key)] = project
+        return project
 
 
 @dataclass
@@ -38,6 +85,7 @@ class ZoneContext:
     clock: Clock
     faults: Callable[[], FaultView]
     max_body_bytes: int = 1_048_576
+    cache: ZoneCache = field(default_factory=ZoneCache)
 
 
 def zone_context() -> ZoneContext:
@@ -45,9 +93,29 @@ def zone_context() -> ZoneContext:
 
 
 def zone_session() -> Session:
+    """This request's read session: a read scope, so reading never takes the write lock."""
     if "zone_session" not in g:
-        g.zone_session = zone_context().session_factory()
+        stack = ExitStack()
+        g.zone_session = stack.enter_context(read_scope(zone_context().session_factory))
+        g.zone_read_scope = stack
     return cast(Session, g.zone_session)
+
+
+def zone_write_session() -> Session:
+    """A session for this request's write: its first statement takes the write lock (on
+    SQLite), so a handler asks for it after validating, reads and writes in it, and commits.
+    The read scope ends first: one connection per request at a time."""
+    _end_read_scope()
+    if "zone_write_session" not in g:
+        g.zone_write_session = zone_context().session_factory()
+    return cast(Session, g.zone_write_session)
+
+
+def _end_read_scope() -> None:
+    g.pop("zone_session", None)
+    stack: ExitStack | None = g.pop("zone_read_scope", None)
+    if stack is not None:
+        stack.close()
 
 
 def require_writable() -> None:
@@ -84,12 +152,11 @@ def _authenticate(ctx: ZoneContext, project_key: str) -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("an access token is required (Authorization: Bearer …)",
                            code="invalid_token")
-    session = zone_session()
-    claims = verify_token(store.region_secret(session, ctx.region, ctx.clock.now()), token,
-                          ctx.clock.now())
+    secret = ctx.cache.region_secret(ctx.session_factory, ctx.region, ctx.clock)
+    claims = verify_token(secret, token, ctx.clock.now())
     if claims.project_key != project_key:
         raise Forbidden(f"the token is for project {claims.project_key!r}, not {project_key!r}")
-    project = store.project_by_key(session, ctx.region, project_key)
+    project = ctx.cache.project(zone_session, ctx.region, project_key)
     if project is None:
         raise NotFound(f"no project {project_key!r} in {ctx.region}")
     g.project = project
@@ -106,7 +173,8 @@ def _before_request() -> None:
 
 
 def _close_session(_exc: BaseException | None) -> None:
-    session: Session | None = g.pop("zone_session", None)
+    _end_read_scope()
+    session: Session | None = g.pop("zone_write_session", None)
     if session is not None:
         session.close()
 

@@ -50,8 +50,7 @@ def token() -> Any:
         raise Unauthorized("unknown client or wrong secret", code="invalid_client")
     expires_in = _expires_in()
     now = ctx.clock.now()
-    access_token = issue_token(store.region_secret(session, ctx.region, now), project.key,
-                               now + timedelta(seconds=expires_in))
-    session.commit()
+    secret = ctx.cache.region_secret(ctx.session_factory, ctx.region, ctx.clock)
+    access_token = issue_token(secret, project.key, now + timedelta(seconds=expires_in))
     return jsonify({"access_token": access_token, "token_type": "Bearer",
                     "expires_in": expires_in, "scope": f"manage_project:{project.key}"})

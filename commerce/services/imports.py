@@ -9,7 +9,13 @@ from flask import Blueprint, jsonify
 from commerce import store
 from commerce.models import ImportJob
 from commerce.validation import InvalidInput
-from commerce.zone import current_project, require_writable, zone_context, zone_session
+from commerce.zone import (
+    current_project,
+    require_writable,
+    zone_context,
+    zone_session,
+    zone_write_session,
+)
 from core.web import json_body
 
 bp = Blueprint("imports", __name__)
@@ -32,7 +38,7 @@ def create_import(project_key: str) -> Any:
     if not all(isinstance(item, dict) for item in items):
         raise InvalidInput("every item must be a JSON object")
     require_writable()
-    session = zone_session()
+    session = zone_write_session()
     job = store.create_import(session, current_project(), items, zone_context().clock.now())
     session.commit()
     return jsonify(import_json(job)), 202

@@ -8,7 +8,13 @@ from flask import Blueprint, jsonify
 
 from commerce import store
 from commerce.validation import text_field
-from commerce.zone import current_project, require_writable, zone_context, zone_session
+from commerce.zone import (
+    current_project,
+    require_writable,
+    zone_context,
+    zone_session,
+    zone_write_session,
+)
 from core.web import json_body
 
 bp = Blueprint("orders", __name__)
@@ -18,7 +24,7 @@ bp = Blueprint("orders", __name__)
 def create_order(project_key: str) -> Any:
     cart_id = text_field(json_body(), "cart_id", max_len=36)
     require_writable()
-    session = zone_session()
+    session = zone_write_session()
     project = current_project()
     cart = store.get_cart(session, project, cart_id)
     order = store.create_order(session, project, cart, zone_context().clock.now())

@@ -8,7 +8,13 @@ from flask import Blueprint, jsonify, request
 
 from commerce import store
 from commerce.validation import InvalidInput, paging, product_fields
-from commerce.zone import current_project, require_writable, zone_context, zone_session
+from commerce.zone import (
+    current_project,
+    require_writable,
+    zone_context,
+    zone_session,
+    zone_write_session,
+)
 from core.web import json_body
 
 bp = Blueprint("products", __name__)
@@ -32,7 +38,7 @@ def get_product(project_key: str, product_id: str) -> Any:
 def create_product(project_key: str) -> Any:
     fields = product_fields(json_body())
     require_writable()
-    session = zone_session()
+    session = zone_write_session()
     product = store.create_product(session, current_project(), fields, zone_context().clock.now())
     session.commit()
     return jsonify(store.product_json(product)), 201
