@@ -312,7 +312,10 @@ def assign_failures(new: Iterable[Key], failing: Iterable[Key],
         by_root[root_cause(component, failing_in[region])].append((component, region))
     assignments: list[Assignment] = []
     for root, keys in sorted(by_root.items(), key=lambda item: (-len(item[1]), item[0])):
-        root_regions = {region for region, names in failing_in.items() if root in names}
+        # Where `root` fails as a root: a region where it fails behind something else (auth
+        # down under messages) is that other root's story, not this one's.
+        root_regions = {region for region, names in failing_in.items()
+                        if root in names and root_cause(root, names) == root}
         target = _target(root, root_regions, incidents, {region for _, region in keys},
                          lambda i: now is None or not correlate or now - i.opened_at <= correlate)
         if target is None and now is not None and correlate:
@@ -328,6 +331,27 @@ def assign_failures(new: Iterable[Key], failing: Iterable[Key],
                 continue
         assignments.append(Assignment(root, tuple(keys), target.id if target else None))
     return assignments
+
+
+def awaiting_root(new: Iterable[Key], live: Mapping[Key, Live], now: datetime,
+                  wait: timedelta) -> set[Key]:
+    """Newly failing pairs that hold back for `wait` after their failure began, because a
+    component they need may be failing too without its confirmation in yet: the transaction
+    or messages often confirm a second before auth does, and would otherwise open (and
+    page) an incident of their own. What waits is decided by the pair's root in its region:
+    a root needing nothing (auth) never waits.
+    """
+    failing_in: dict[str, set[str]] = defaultdict(set)
+    for (component, region), value in live.items():
+        if value.state in FAILING_STATES:
+            failing_in[region].add(component)
+    held = set()
+    for component, region in new:
+        root = root_cause(component, failing_in[region])
+        current = live.get((root, region))
+        if dependencies(root) and current is not None and now - current.since < wait:
+            held.add((component, region))  # its root may itself be behind something
+    return held
 
 
 def track(tracked: Sequence[Tracked], live: Mapping[Key, Live], now: datetime,

@@ -26,6 +26,7 @@ from status.incidents import (
     assign_failures,
     automatic_message,
     automatic_title,
+    awaiting_root,
     downgrades,
     episode_status,
     format_duration,
@@ -53,6 +54,15 @@ def cooldown(settings: Settings) -> timedelta:
 def reopen_window(settings: Settings) -> timedelta:
     """How long after resolving a root failing again is the same episode (reopened)."""
     return timedelta(seconds=float(settings.extra.get("incident_reopen_s", 600)))
+
+
+def group_wait(settings: Settings) -> timedelta:
+    """How long a failure with dependencies waits for them to confirm before it opens its
+    own incident: one confirmation re-check (`retry_interval_s`, at most a probe interval)
+    plus a second for evaluation."""
+    seconds = settings.extra.get(
+        "incident_group_wait_s", min(settings.retry_interval_s, settings.probe_interval_s) + 1)
+    return timedelta(seconds=float(seconds))
 
 
 def notice_settle(settings: Settings) -> timedelta:
@@ -119,6 +129,7 @@ def track_incidents(ctx: JobContext) -> int:
         failing = {key for key, value in live.items() if value.state in FAILING_STATES}
         since = {key: live[key].since for key in failing}
         new = failing - store.keys_with_incident_since(session, since)
+        new -= awaiting_root(new, live, now, group_wait(ctx.settings))
         recent: dict[int, Incident] = {}
         if new:
             recent = {row.id: row for row in store.recently_resolved_automatic(

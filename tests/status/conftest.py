@@ -33,7 +33,10 @@ def status_settings(data_dir: Path, url: str) -> Settings:
     return replace(Settings(), data_dir=data_dir, database_url=url, http_port=0,
                    secret_key="test-secret", probe_interval_s=30,
                    pagerduty_routing_key_tier1=TIER1_KEY,
-                   pagerduty_routing_key_tier2=TIER2_KEY)
+                   pagerduty_routing_key_tier2=TIER2_KEY,
+                   # Incidents open in the pass that sees the failure; the group wait has
+                   # its own tests (test_episodes).
+                   extra={"incident_group_wait_s": 0})
 
 
 @pytest.fixture

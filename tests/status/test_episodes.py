@@ -148,7 +148,8 @@ def test_subscribers_hear_one_story_per_episode(ctx: JobContext, clock: ManualCl
 
 def test_an_episode_over_before_its_first_notice_tells_nobody(
         ctx: JobContext, clock: ManualClock) -> None:
-    ctx.settings = replace(ctx.settings, extra={"incident_cooldown_s": 5})
+    ctx.settings = replace(ctx.settings, extra={"incident_cooldown_s": 5,
+                                                      "incident_group_wait_s": 0})
     subscribe(ctx, "ada@example.test")
     set_states(ctx, START, "major_outage", [("search", EU)])
     run_at(ctx, clock, START + timedelta(seconds=1))
@@ -191,3 +192,31 @@ def test_the_same_service_failing_later_in_another_region_is_its_own_incident(
     set_states(ctx, later, "major_outage", [("messages", US)])
     run_at(ctx, clock, later + timedelta(seconds=1))
     assert [sorted({c.region for c in i.components}) for i in incidents(ctx)] == [[EU], [US]]
+
+
+def test_a_dependent_confirming_before_its_root_waits_and_joins_the_root(
+        ctx: JobContext, clock: ManualClock) -> None:
+    ctx.settings = replace(ctx.settings, extra={"incident_group_wait_s": 3})
+    set_states(ctx, START, "major_outage", [("transaction", EU), ("messages", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    assert incidents(ctx) == []  # they need auth, whose failure may not be confirmed yet
+    set_states(ctx, START + timedelta(seconds=2), "major_outage", [("auth", EU)])
+    set_states(ctx, START + timedelta(seconds=2), "major_outage", [("messages", US)])
+    run_at(ctx, clock, START + timedelta(seconds=2, milliseconds=500))
+    run_at(ctx, clock, START + timedelta(seconds=6))
+    found = {i.root_component: {(c.component, c.region) for c in i.components}
+             for i in incidents(ctx)}
+    assert found == {"auth": {("auth", EU), ("transaction", EU), ("messages", EU)},
+                     "messages": {("messages", US)}}
+    assert len([e for e, _, _ in rows(ctx) if e == "page.trigger"]) == 2
+
+
+def test_a_dependent_failing_alone_opens_its_incident_after_the_group_wait(
+        ctx: JobContext, clock: ManualClock) -> None:
+    ctx.settings = replace(ctx.settings, extra={"incident_group_wait_s": 3})
+    set_states(ctx, START, "major_outage", [("search", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    assert incidents(ctx) == []
+    run_at(ctx, clock, START + timedelta(seconds=3))
+    [incident] = incidents(ctx)
+    assert (incident.root_component, incident.first_failure_at is not None) == ("search", True)
