@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from core.login import bp as login_views
     from core.views import bp as core_views
     from core.web import close_request_session, register_error_handlers
+    from probes.agent_metrics import watch_agents
     from probes.metrics import ProbeMetrics
     from probes.store import states
     from probes.tls_jobs import watch_tls_days_left
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     metrics.watch_states(read_states)
     metrics.watch_job_runs(lambda: read_job_runs(runtime.session_factory))
     watch_tls_days_left(metrics.registry, runtime.session_factory, runtime.clock)
+    watch_agents(metrics.registry, runtime.session_factory, runtime.clock,
+                 settings.probe_interval_s)
     root = Path(__file__).parent
     app = Flask(__name__, template_folder=str(root / "templates"),
                 static_folder=str(root / "static"))

@@ -8,16 +8,19 @@
    agent's network is the real one. Checks go to the disk spool (probes/spool.py), never
    straight to the network.
 3. A sender thread drains the spool to `POST /api/v1/ingest`, backing off while the server
-   is away. Every `refresh_s` the catalogue is fetched again and applied, and the agent says
-   so when slots were skipped or checks waited too long for a runner slot (saturated: it
-   needs more shards).
+   is away. Every `refresh_s` the catalogue is fetched again and applied, and at once when a
+   heartbeat's answer names a new catalogue version (a probe disabled through the admin API
+   stops here within a probe interval); the agent says so when slots were skipped or checks
+   waited too long for a runner slot (saturated: it needs more shards).
 4. A heartbeat thread tells the server the agent is alive every probe interval (the
    server's, from its answer), with or without checks to send; every ingest batch names
    the agent too. A heartbeat the server does not get is not spooled: the next one says
    the same. At start the first heartbeat must be accepted: a token not issued for this
    location is refused there (403), not after a spool of checks has piled up.
 5. On stop, the scheduler stops (checks in flight finish and are spooled) and the sender
-   makes a last attempt. Whatever it could not send stays on disk for the next start.
+   makes a last attempt. Whatever it could not send stays on disk for the next start. A
+   last heartbeat then says `stopping`: the server shows the agent stopped, not silent,
+   and pages nobody.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -166,6 +169,14 @@ class ServerApi:
         self._client.close()
 
 
+@dataclass(frozen=True, slots=True)
+class BeatAnswer:
+    """The server's answer to a heartbeat: its probe interval and catalogue version."""
+
+    interval_s: float | None
+    catalogue_version: str | None
+
+
 class HeartbeatSender:
     """`POST /api/v1/agents/heartbeat`, on a client of its own (it runs on its own thread)."""
 
@@ -174,20 +185,23 @@ class HeartbeatSender:
         self.identity = identity
         self._client = _http_client(server, token, timeout_s)
 
-    def send(self) -> float | None:
-        """Report in; the server's probe interval (None when it did not say)."""
+    def send(self, stopping: bool = False) -> BeatAnswer:
+        """Report in (or say this agent is stopping); what the server answered."""
+        identity = replace(self.identity, stopping=stopping)
         try:
-            response = self._client.post("/api/v1/agents/heartbeat",
-                                         json=self.identity.to_json())
+            response = self._client.post("/api/v1/agents/heartbeat", json=identity.to_json())
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
             raise _failure(response)
         try:
-            interval = response.json().get("interval_s")
+            body = response.json()
+            interval, version = body.get("interval_s"), body.get("catalogue_version")
         except (ValueError, AttributeError):
-            return None
-        return float(interval) if isinstance(interval, int | float) and interval > 0 else None
+            return BeatAnswer(None, None)
+        return BeatAnswer(
+            float(interval) if isinstance(interval, int | float) and interval > 0 else None,
+            version if isinstance(version, str) else None)
 
     def close(self) -> None:
         self._client.close()
@@ -316,6 +330,7 @@ class Agent:
                                           config.request_timeout_s)
         self.heartbeat_s = config.heartbeat_s or DEFAULT_HEARTBEAT_S
         self.heartbeats_sent = 0
+        self.catalogue_version: str | None = None
         self.drainer = SpoolDrainer(self.spool, self.sender, config.drain_period_s,
                                     config.retry_cap_s, on_drained=self._drained, say=self.say,
                                     on_recovered=self.refresh_soon)
@@ -408,10 +423,13 @@ class Agent:
 
     def beat(self) -> None:
         """One heartbeat; raises DeliveryError. The server's answer sets the period."""
-        interval = self.heartbeats.send()
+        answer = self.heartbeats.send()
         self.heartbeats_sent += 1
-        if interval is not None and self.config.heartbeat_s is None:
-            self.heartbeat_s = interval
+        if answer.interval_s is not None and self.config.heartbeat_s is None:
+            self.heartbeat_s = answer.interval_s
+        version, self.catalogue_version = self.catalogue_version, answer.catalogue_version
+        if version is not None and answer.catalogue_version not in (None, version):
+            self.refresh_soon()
 
     def _heartbeat_loop(self) -> None:
         failing = False
@@ -467,6 +485,16 @@ class Agent:
             self.say(note)
         return note is not None
 
+    def _say_stopping(self) -> None:
+        """A last heartbeat, after the last batch (any later word reads as back): stopped on
+        purpose, not silent. Best effort: an agent that cannot say so is paged as silent."""
+        if self.scheduler is None:
+            return
+        try:
+            self.heartbeats.send(stopping=True)
+        except DeliveryError as exc:
+            self.say(f"could not tell the server this agent stops ({exc})")
+
     def stop(self) -> int:
         """Stop probing, spool the checks in flight, try a last drain; the checks left."""
         self.request_stop()
@@ -482,6 +510,7 @@ class Agent:
             self.spool.seal()
             deadline = self.clock.monotonic() + self.config.final_drain_s
             self.drainer.drain_once(keep_going=lambda: self.clock.monotonic() < deadline)
+            self._say_stopping()
             self.sender.close()
             self.heartbeats.close()
             self.api.close()

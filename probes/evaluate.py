@@ -132,3 +132,9 @@ def evaluate_pair(recent: Mapping[str, Sequence[Observed]], expected: Collection
     evaluation = evaluate(recent, confirmations)
     assert evaluation is not None  # at least one location has checks
     return evaluation
+
+
+def no_probe() -> Evaluation:
+    """A pair no enabled probe checks: no location is expected, so nothing it hears is data
+    (an agent with an old catalogue may still be probing it)."""
+    return Evaluation(State.NO_DATA, "no enabled probe checks it")

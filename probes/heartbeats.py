@@ -3,7 +3,10 @@
 Every `bellwether agent` reports a heartbeat each probe interval, with or without checks to
 send, and every ingest batch carries the same identity; the server keeps one row per agent
 (`probe_agents`). An agent not heard from for `SILENT_AFTER_INTERVALS` probe intervals is
-silent: its location's checks may be missing without any check failing.
+silent: its location's checks may be missing without any check failing. An agent stopped on
+purpose says so in a last heartbeat (`stopping`): it is `stopped`, not silent, until it
+reports again. Stopped is stored without a column of its own: `silent_since` equal to
+`last_seen_at` (a silence the evaluator finds always starts after the last heartbeat).
 """
 
 from __future__ import annotations
@@ -34,9 +37,14 @@ class Heartbeat:
     name: str
     location: str
     version: str = ""
+    stopping: bool = False
 
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "location": self.location, "version": self.version}
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name, "location": self.location,
+                                "version": self.version}
+        if self.stopping:
+            body["stopping"] = True
+        return body
 
 
 def heartbeat_from_json(raw: Any) -> Heartbeat:
@@ -53,7 +61,10 @@ def heartbeat_from_json(raw: Any) -> Heartbeat:
     if not isinstance(version, str) or (version and not VERSION.match(version)):
         raise InvalidHeartbeat("'version' must be up to 40 letters, digits, '.', '+', '_' "
                                "or '-'")
-    return Heartbeat(name, location, version)
+    stopping = raw.get("stopping", False)
+    if not isinstance(stopping, bool):
+        raise InvalidHeartbeat("'stopping' must be true or false")
+    return Heartbeat(name, location, version, stopping)
 
 
 def agent_name(location: str, shard_index: int, shard_count: int) -> str:
@@ -70,3 +81,16 @@ def agent_name(location: str, shard_index: int, shard_count: int) -> str:
 def is_silent(last_seen_at: datetime, now: datetime, interval_s: int) -> bool:
     """Whether an agent last heard from at `last_seen_at` counts as gone at `now`."""
     return now - last_seen_at > timedelta(seconds=SILENT_AFTER_INTERVALS * interval_s)
+
+
+def is_stopped(last_seen_at: datetime, silent_since: datetime | None) -> bool:
+    """Whether an agent's last word was that it is stopping (see the module's docstring)."""
+    return silent_since is not None and silent_since == last_seen_at
+
+
+def agent_status(last_seen_at: datetime, silent_since: datetime | None, now: datetime,
+                 interval_s: int) -> str:
+    """`stopped` (said so), `silent` (gone quiet for 3 intervals) or `ok`."""
+    if is_stopped(last_seen_at, silent_since):
+        return "stopped"
+    return "silent" if is_silent(last_seen_at, now, interval_s) else "ok"

@@ -7,17 +7,32 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from alerts.outbox import enqueue
-from commerce.catalog import SERVICES
+from alerts.outbox import Notice, enqueue
+from commerce.catalog import SERVICES, tier_of
 from core.config import Settings
 from core.db import one_write_lock, read_scope, session_scope, try_singleton
 from core.job_runs import EVALUATOR, record_job_run
 from core.scheduler import Job, JobContext
 from probes import store
-from probes.evaluate import FRESH_INTERVALS, WINDOW, State, evaluate_pair
+from probes.evaluate import FRESH_INTERVALS, WINDOW, State, evaluate_pair, no_probe
+from probes.heartbeats import agent_status
 from probes.recent import RecentChecks
 from probes.rollup import RawCheck, roll_up
-from probes.silence import AgentSeen, Change, agent_changes, gap_notices
+from probes.silence import (
+    NO_DATA,
+    REGION,
+    AgentSeen,
+    Gap,
+    agent_changes,
+    episode_start,
+    is_pageable,
+    pipeline_dedup_key,
+    pipeline_notice,
+    region_dedup_key,
+    region_resolve,
+    region_trigger,
+    root_of,
+)
 from sla.period import minute_of, minute_start
 
 ROLLUP_BATCH = 20_000
@@ -107,9 +122,11 @@ def evaluate_states(ctx: JobContext) -> int:
 
     Reads only the checks that arrived since the last pass (`probes.recent`), the stored
     states and the probe list. A pair without fresh checks from a strict majority of the
-    locations expected to check it goes `no_data`, paged once per gap (`probes.silence`),
-    as is an agent that stopped reporting. The pass's time goes to `job_runs` in a
-    transaction of its own, so `/healthz` and `/metrics` see when evaluation stops.
+    locations expected to check it (none when no enabled probe does) goes `no_data`; gaps
+    are paged by root (`probes.silence`): one page for a stall of the pipeline, one per
+    region gap episode past its grace, one per silent agent, none for a stopped one. The
+    pass's time goes to `job_runs` in a transaction of its own, so `/healthz` and
+    `/metrics` see when evaluation stops.
     """
     now = ctx.clock.now()
     ran = ok = False
@@ -136,37 +153,127 @@ def _evaluate(ctx: JobContext, session: Session, now: datetime) -> int:
             max(known[0], probe.interval_s), max(known[1], probe.timeout_s))
     probed = set(timing)
     known_states = store.states(session)
+    was_no_data = {pair for pair, row in known_states.items() if row.state == NO_DATA}
     # Listed pairs whose probes were disabled or removed must not keep their last state.
     listed = probed | store.probe_pairs(session, settings.regions) | {
         pair for pair in known_states
         if pair[1] in settings.regions and pair[0] in SERVICES}
     memory = _caught_up(ctx, session, now, listed, timing)
-    in_process = tuple(getattr(ctx.parts.get("probes"), "locations", ()))
-    changes: list[Change] = []
+    stopped, absent, agent_locations = _absent_locations(session, now, settings)
+    memory.note_absent(frozenset(absent), now)
+    in_process = set(getattr(ctx.parts.get("probes"), "locations", ()))
+    gaps: list[Gap] = []
+    windows: list[tuple[timedelta, timedelta]] = []  # of pairs someone present should check
+    changed = 0
     for pair in sorted(listed):
         interval, timeout = timing.get(
             pair, (memory.intervals.get(pair, settings.probe_interval_s), DEFAULT_TIMEOUT))
-        fresh_after = now - timedelta(seconds=FRESH_INTERVALS * interval + timeout)
+        window = timedelta(seconds=FRESH_INTERVALS * interval + timeout)
         memory.forget(pair, now - timedelta(seconds=interval * (KEEP + 1) + timeout))
-        heard = set(memory.last_seen(pair))
-        expected = heard | (set(in_process) if pair in probed else set())
-        evaluation = evaluate_pair(memory.fresh(pair, fresh_after), expected,
-                                   settings.confirmations)
-        listed_at = memory.listed(pair, now)
-        if evaluation.state is State.NO_DATA and listed_at > fresh_after:
+        old = known_states.get(pair)
+        if pair in probed:
+            everyone = set(memory.last_seen(pair)) | in_process
+            recent = memory.fresh(pair, now - window)
+            evaluation = evaluate_pair(recent, everyone - stopped, settings.confirmations)
+            # Forgotten by everyone (long silent or stopped): any agent's location may be it.
+            missing = frozenset(everyone - {loc for loc, checks in recent.items() if checks}
+                                if everyone else agent_locations)
+            if everyone - absent:
+                windows.append((window, timedelta(seconds=interval)))
+        else:  # checks still arriving for a disabled probe are not data
+            evaluation, missing = no_probe(), frozenset[str]()
+        if evaluation.state is State.NO_DATA and memory.listed(pair, now) > now - window:
             # Just listed, or this worker just (re)started: a silence is only judged after
             # watching for as long as it takes to become one (no page at every restart).
+            if old is not None and old.state == NO_DATA:
+                gaps.append(Gap(*pair, old.since, timedelta(seconds=interval), missing))
             continue
-        old = known_states.get(pair)
-        old_state = old.state if old is not None else State.OPERATIONAL.value
-        old_since = old.since if old is not None else now
+        since = old.since if old is not None else now
         if store.record_state(session, *pair, evaluation, now, old):
-            changes.append(Change(*pair, old_state, evaluation.state.value, old_since,
-                                  now, evaluation.reason))
+            changed += 1
+            since = now
+        if evaluation.state is State.NO_DATA:
+            gaps.append(Gap(*pair, since, timedelta(seconds=interval), missing))
     memory.last_pass = now
-    enqueue(session, gap_notices(changes, settings), now)
+    stalled = _watch_pipeline(session, memory, now, windows, settings)
+    _page_gaps(session, memory, now, gaps, was_no_data, listed, stalled, absent, settings)
+    return changed
+
+
+def _absent_locations(session: Session, now: datetime, settings: Settings,
+                      ) -> tuple[set[str], set[str], frozenset[str]]:
+    """Page agents gone silent (or resolve their return); then the locations whose agents
+    all stopped on purpose, those whose agents are all stopped or silent, and all of
+    the agents' locations."""
     _watch_agents(session, now, settings)
-    return len(changes)
+    by_location: dict[str, set[str]] = {}
+    for row in store.agents(session):
+        status = agent_status(row.last_seen_at, row.silent_since, now,
+                              settings.probe_interval_s)
+        by_location.setdefault(row.location, set()).add(status)
+    stopped = {loc for loc, statuses in by_location.items() if statuses == {"stopped"}}
+    absent = {loc for loc, statuses in by_location.items() if "ok" not in statuses}
+    return stopped, absent, frozenset(by_location)
+
+
+def _watch_pipeline(session: Session, memory: RecentChecks, now: datetime,
+                    windows: list[tuple[timedelta, timedelta]], settings: Settings) -> bool:
+    """Whether Bellwether's own pipeline is behind: no check at all received for longer
+    than the shortest freshness window of a pair someone present should check. A stall
+    past its grace is paged once; its resolve follows when checks arrive again."""
+    newest = memory.watermark or memory.loaded_at
+    stalled = bool(windows) and now - memory.loaded_at > min(w for w, _ in windows) \
+        and now - newest > min(w for w, _ in windows)
+    if stalled:
+        memory.stall = memory.stall or newest
+        window, grace = min(windows)
+        if now - memory.stall >= window + grace:
+            _enqueue_once(session, memory, pipeline_notice("trigger", memory.stall, now,
+                                                           settings), now)
+    elif memory.stall is not None:
+        key = pipeline_dedup_key(memory.stall)
+        if store.paged(session, [key]):
+            _enqueue_once(session, memory, pipeline_notice("resolve", memory.stall, now,
+                                                           settings), now)
+        memory.stall, memory.stall_ended_at = None, now
+    return stalled
+
+
+def _page_gaps(session: Session, memory: RecentChecks, now: datetime, gaps: list[Gap],
+               was_no_data: set[Pair], listed: set[Pair], stalled: bool, absent: set[str],
+               settings: Settings) -> None:
+    """One page per region (and tier) gap episode, once a pair of it outlasted its grace
+    for no other root; one resolve when every pair of that region and tier has data."""
+    groups: dict[tuple[str, int], list[Gap]] = {}
+    for gap in gaps:
+        groups.setdefault((gap.region, tier_of(gap.component)), []).append(gap)
+    ended = {(region, tier_of(component)) for component, region in was_no_data
+             if (component, region) in listed} - set(groups)
+    for (region, tier) in sorted(set(groups) | ended):
+        members = [c for c, r in listed if r == region and tier_of(c) == tier]
+        mine = groups.get((region, tier), [])
+        rooted = [g for g in mine if root_of(g, stalled, absent) == REGION]
+        if mine and not any(is_pageable(g, now, memory.quiet_from()) for g in rooted):
+            continue
+        start = episode_start(store.no_data_changes(session, region, members),
+                              {g.component for g in mine})
+        if start is None:
+            continue
+        if mine:
+            _enqueue_once(session, memory, region_trigger(
+                region, tier, start, [g.component for g in rooted], settings), now)
+        elif store.paged(session, [region_dedup_key(region, tier, start)]):
+            _enqueue_once(session, memory, region_resolve(region, tier, start, settings), now)
+
+
+def _enqueue_once(session: Session, memory: RecentChecks, notice: Notice | None,
+                  now: datetime) -> None:
+    """Enqueue a page this worker has not enqueued before (the outbox's unique key makes
+    a repeat from another worker harmless too)."""
+    if notice is None or notice.key in memory.enqueued:
+        return
+    enqueue(session, [notice], now)
+    memory.enqueued.add(notice.key)
 
 
 def _caught_up(ctx: JobContext, session: Session, now: datetime, listed: set[Pair],
@@ -189,13 +296,15 @@ def _caught_up(ctx: JobContext, session: Session, now: datetime, listed: set[Pai
 
 
 def _watch_agents(session: Session, now: datetime, settings: Settings) -> None:
-    """Mark agents silent for 3 intervals (and page once), or back (and resolve)."""
+    """Mark agents silent for 3 intervals (and page once), or back (and resolve); an agent
+    that stopped on purpose is neither."""
     seen = [AgentSeen(a.name, a.location, a.last_seen_at, a.silent_since)
             for a in store.agents(session)]
-    changes, notices = agent_changes(seen, now, settings)
-    for name, since in changes.items():
-        store.mark_agent_silent(session, name, since)
-    enqueue(session, notices, now)
+    for change in agent_changes(seen, now, settings):
+        if store.mark_agent_silent(session, change.seen.name, change.silent_since,
+                                   change.seen.last_seen_at, change.seen.silent_since) \
+                and change.notice is not None:
+            enqueue(session, [change.notice], now)
 
 
 def prune_checks(ctx: JobContext) -> int:

@@ -52,6 +52,16 @@ class RecentChecks:
     listed_since: dict[Pair, datetime] = field(default_factory=dict)
     watermark: datetime | None = None
     last_pass: datetime | None = None
+    #: The newest check received before the pipeline stalled (None: it is not stalled),
+    #: and when the last stall ended (gaps are given their grace again from then).
+    stall: datetime | None = None
+    stall_ended_at: datetime | None = None
+    #: The locations whose agents are all silent or stopped, and since when they are these:
+    #: a gap another root explained gets its grace again from then.
+    absent: frozenset[str] = frozenset()
+    absent_since: datetime | None = None
+    #: Outbox keys of pages this worker enqueued (a cache: the outbox's key is the guard).
+    enqueued: set[str] = field(default_factory=set)
     _ids: dict[str, datetime] = field(default_factory=dict)
 
     #: How far before the watermark a pass reads again (transactions commit a little after
@@ -90,6 +100,15 @@ class RecentChecks:
             floor = self.watermark - self.OVERLAP - self.LOOKBACK
             self._ids = {i: at for i, at in self._ids.items() if at >= floor}
         return added
+
+    def quiet_from(self) -> datetime | None:
+        """Since when no other root explains a gap (a stall ended, agents left or came back)."""
+        known = [at for at in (self.stall_ended_at, self.absent_since) if at is not None]
+        return max(known, default=None)
+
+    def note_absent(self, absent: frozenset[str], now: datetime) -> None:
+        if absent != self.absent:
+            self.absent, self.absent_since = absent, now
 
     def last_seen(self, pair: Pair) -> dict[str, datetime]:
         """When each location last checked the pair."""

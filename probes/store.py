@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import case, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from alerts.models import OutboxRow
 from core.errors import NotFound
 from probes.checks import CheckResult
 from probes.evaluate import Evaluation, State
@@ -30,6 +32,7 @@ from probes.models import (
 )
 from probes.recent import SeenCheck
 from probes.rollup import ComponentMinuteRollup, LocationMinuteRollup, RawCheck
+from probes.silence import GapChange
 from probes.specs import ProbeSpec, parse_probe, probe_to_json
 from probes.tls import Reading, TlsProbe, reading_from_check
 
@@ -358,9 +361,50 @@ def agents(session: Session) -> list[Agent]:
     return list(session.scalars(select(Agent).order_by(Agent.name)))
 
 
-def mark_agent_silent(session: Session, name: str, since: datetime | None) -> None:
-    """Set (or clear, with None) when an agent went silent: its page's identity."""
-    session.execute(update(Agent).where(Agent.name == name).values(silent_since=since))
+def mark_agent_silent(session: Session, name: str, since: datetime | None,
+                      seen_last: datetime, seen_silent_since: datetime | None) -> bool:
+    """Set (or clear, with None) when an agent went silent, its page's identity, if the row
+    still reads as seen (a heartbeat, a stop, may have come since); whether it did."""
+    was = (Agent.silent_since.is_(None) if seen_silent_since is None
+           else Agent.silent_since == seen_silent_since)
+    result = session.execute(update(Agent).where(Agent.name == name,
+                                                 Agent.last_seen_at == seen_last, was)
+                             .values(silent_since=since))
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def no_data_changes(session: Session, region: str, components: Iterable[str],
+                    limit: int = 2_000) -> list[GapChange]:
+    """The newest entries into and exits from `no_data` of a region's `components`, newest
+    first: what a gap episode's start is read from (`probes.silence.episode_start`)."""
+    nodata = State.NO_DATA.value
+    rows = session.execute(
+        select(StateChange.component, StateChange.at, StateChange.to_state)
+        .where(StateChange.region == region, StateChange.component.in_(list(components)),
+               (StateChange.to_state == nodata) | (StateChange.from_state == nodata))
+        .order_by(StateChange.at.desc(), StateChange.id.desc()).limit(limit))
+    return [GapChange(component, at, to_state == nodata) for component, at, to_state in rows]
+
+
+def paged(session: Session, dedup_keys: Iterable[str]) -> set[str]:
+    """Which of these dedup_keys had a trigger enqueued: the outbox is the record of what
+    was paged (record before send), so a gap's resolve follows only a trigger."""
+    keys = {f"pd:{key}:trigger": key for key in dedup_keys}
+    if not keys:
+        return set()
+    return {keys[k] for k in session.scalars(select(OutboxRow.key)
+                                             .where(OutboxRow.key.in_(list(keys))))}
+
+
+def catalogue_version(session: Session) -> str:
+    """A short digest of every probe's name, switch and last change: agents refetch the
+    catalogue when the heartbeat's answer carries a new one."""
+    rows = session.execute(select(Probe.name, Probe.enabled, Probe.updated_at)
+                           .order_by(Probe.name))
+    digest = hashlib.sha256()
+    for name, enabled, updated_at in rows:
+        digest.update(f"{name}|{enabled}|{updated_at.isoformat()}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def state_history(session: Session, component: str | None = None, region: str | None = None,
@@ -441,12 +485,20 @@ def record_heartbeat(session: Session, heartbeat: Heartbeat, address: str,
     """The agent was heard from now: one upsert of its row, whatever it sent.
 
     `silent_since` is left to the silence job, which sets it and tells a return by
-    `last_seen_at` passing it.
+    `last_seen_at` passing it; except that a `stopping` heartbeat marks the agent stopped
+    (`silent_since` = `last_seen_at`, `probes.heartbeats`) and any later word clears that.
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    seen = {"location": heartbeat.location, "version": heartbeat.version,
-            "address": address[:100], "last_seen_at": now}
-    statement = dialect.insert(Agent).values(name=heartbeat.name, first_seen_at=now, **seen)
+    seen: dict[str, Any] = {"location": heartbeat.location, "version": heartbeat.version,
+                            "address": address[:100], "last_seen_at": now}
+    if heartbeat.stopping:
+        seen["silent_since"] = now
+    else:
+        seen["silent_since"] = case((Agent.silent_since == Agent.last_seen_at, None),
+                                    else_=Agent.silent_since)
+    statement = dialect.insert(Agent).values(
+        name=heartbeat.name, first_seen_at=now,
+        **{**seen, "silent_since": now if heartbeat.stopping else None})
     session.execute(statement.on_conflict_do_update(index_elements=[Agent.name], set_=seen))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from alerts.outbox import enqueue
 from core.auth import Principal, require_locations
 from core.errors import BellwetherError, NotFound
 from core.models import Role
@@ -16,8 +17,10 @@ from core.openapi import operation
 from core.web import current_runtime, json_body, request_session, require_role
 from probes import store
 from probes.checks import InvalidCheck, check_from_json
-from probes.heartbeats import Heartbeat, heartbeat_from_json, is_silent
+from probes.heartbeats import Heartbeat, agent_status, heartbeat_from_json, is_stopped
 from probes.metrics import ProbeMetrics
+from probes.models import Agent
+from probes.silence import AgentSeen, stop_notices
 from probes.specs import parse_probe, probe_to_json
 from probes.tls import expiring
 from probes.tls_jobs import newest_certificates
@@ -35,7 +38,8 @@ PROBE_SCHEMA = {"type": "object", "required": ["name", "component", "region"],
                                "steps": {"type": "array", "items": {"type": "object"}}}}
 HEARTBEAT_SCHEMA = {"type": "object", "required": ["name", "location"],
                     "properties": {"name": {"type": "string"}, "location": {"type": "string"},
-                                   "version": {"type": "string"}}}
+                                   "version": {"type": "string"},
+                                   "stopping": {"type": "boolean"}}}
 
 
 def _metrics() -> ProbeMetrics:
@@ -110,17 +114,26 @@ def ingest() -> Any:
 @operation(body=HEARTBEAT_SCHEMA, tags=("probes",))
 @require_role(Role.AGENT)
 def heartbeat() -> Any:
-    """An agent says it is alive (every probe interval, checks or not); the answer tells it
-    the interval the server expects heartbeats at."""
+    """An agent says it is alive (every probe interval, checks or not), or with `stopping`
+    that it stops on purpose (shown `stopped`, never paged). The answer tells it the
+    interval the server expects heartbeats at and the catalogue's version, so a changed
+    catalogue (a probe disabled) is fetched within one interval."""
     beat: Heartbeat = heartbeat_from_json(json_body())
     require_locations(_principal(), [beat.location])
     runtime = current_runtime()
     session = request_session()
     now = runtime.clock.now()
+    if beat.stopping:
+        row = session.get(Agent, beat.name)
+        seen = None if row is None else AgentSeen(row.name, row.location, row.last_seen_at,
+                                                  row.silent_since)
+        enqueue(session, stop_notices(seen, runtime.settings), now)
     store.record_heartbeat(session, beat, request.remote_addr or "", now)
+    version = store.catalogue_version(session)
     session.commit()
     return jsonify({"name": beat.name, "seen_at": now.isoformat(),
-                    "interval_s": runtime.settings.probe_interval_s})
+                    "interval_s": runtime.settings.probe_interval_s,
+                    "catalogue_version": version})
 
 
 @bp.get("/api/v1/agents")
@@ -128,7 +141,7 @@ def heartbeat() -> Any:
 @require_role()
 def list_agents() -> Any:
     """Every agent that ever reported, with when it was last heard from (admin): `silent`
-    after 3 probe intervals without a heartbeat or a batch."""
+    after 3 probe intervals without a heartbeat or a batch, `stopped` when it said so."""
     runtime = current_runtime()
     now, interval = runtime.clock.now(), runtime.settings.probe_interval_s
     return jsonify({"interval_s": interval, "agents": [
@@ -136,8 +149,9 @@ def list_agents() -> Any:
          "address": row.address, "first_seen_at": row.first_seen_at.isoformat(),
          "last_seen_at": row.last_seen_at.isoformat(),
          "seconds_since_seen": round((now - row.last_seen_at).total_seconds(), 3),
-         "status": "silent" if is_silent(row.last_seen_at, now, interval) else "ok",
-         "silent_since": row.silent_since.isoformat() if row.silent_since else None}
+         "status": agent_status(row.last_seen_at, row.silent_since, now, interval),
+         "silent_since": (row.silent_since.isoformat() if row.silent_since and not
+                          is_stopped(row.last_seen_at, row.silent_since) else None)}
         for row in store.agents(request_session())]})
 
 

@@ -264,6 +264,30 @@ def test_the_agent_command_stores_checks_and_exits_0_on_sigterm(
     assert "stopped; 0 checks left in the spool" in printed
     assert (tmp_path / "data" / f"spool-{location}").is_dir()
     assert set(stored_counts(engine, location).values()) == {1}
+    with session_scope(make_session_factory(engine)) as session:
+        row = session.get(AgentRow, location)
+        assert row is not None
+        assert row.silent_since == row.last_seen_at  # stopped on purpose, not silent
+
+
+@pytest.mark.e2e
+def test_a_probe_disabled_on_the_server_stops_at_the_next_heartbeat_not_the_next_refresh(
+        web: Listener, engine: Engine, agent_token: str, prefix: str, tmp_path: Path) -> None:
+    said: list[str] = []
+    config = agent_config(web.url, agent_token, prefix, tmp_path / "spool",
+                          refresh_s=3600.0, heartbeat_s=0.2)
+    agent = Agent(config, SystemClock(), say=said.append)
+    try:
+        assert agent.start()
+        assert len(agent.catalogue.probes) == 2
+        router = next(p for p in agent.catalogue.probes if p.name == f"{prefix}.router")
+        with session_scope(make_session_factory(engine)) as session:
+            store.save_probe(session, replace(router, enabled=False), datetime.now(UTC))
+        wait_until(lambda: "catalogue changed: 1 probes" in said, timeout=10,
+                   message="the catalogue fetched again after a heartbeat")
+        assert [p.name for p in agent.catalogue.probes] == [f"{prefix}.products"]
+    finally:
+        agent.stop()
 
 
 @pytest.mark.e2e

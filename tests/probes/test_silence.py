@@ -21,6 +21,7 @@ from core.models import JobRun
 from core.scheduler import JobContext
 from probes import jobs, store
 from probes.checks import CheckResult
+from probes.heartbeats import Heartbeat, agent_status
 from probes.models import Agent
 from probes.specs import default_catalogue
 from tests.support.databases import migrated_engine
@@ -101,7 +102,7 @@ def test_a_pair_without_fresh_checks_goes_no_data_and_is_paged_once_per_gap(
     gap_start = int(change.at.timestamp())
     # silent since ~120 s; stale after 3 intervals + the timeout
     assert change.at - START <= timedelta(seconds=120 + 3 * 30 + 10 + 10)
-    key = f"bellwether-nodata-search-{REGION}-{gap_start}"
+    key = f"bellwether-nodata-{REGION}-{gap_start}"
     assert pages(fresh_engine) == [
         ("page.trigger", "K1", key, f"Bellwether cannot see search in {REGION}")]
     run(fresh_engine, ctx, clock, 60)  # data is back
@@ -204,3 +205,146 @@ def test_a_pass_reads_only_new_checks_not_each_pairs_history(
         jobs.evaluate_states(ctx)
     # what arrived in the last half minute (re-read in case of late commits), not 6,000
     assert 0 < sum(seen) <= 5 * 20
+
+
+def run_each(engine: Engine, ctx: JobContext, clock: ManualClock, seconds: int,
+             senders: dict[str, tuple[str, ...]]) -> None:
+    """`seconds` of 30 s checks, each component from its own locations, evaluating every
+    10 s."""
+    for step in range(seconds // 10):
+        if step % 3 == 0:
+            save(engine, [check(loc, clock.now(), component=component)
+                          for component, locations in senders.items() for loc in locations],
+                 clock.now())
+        jobs.evaluate_states(ctx)
+        clock.advance(timedelta(seconds=10))
+
+
+def triggers(engine: Engine) -> list[tuple[str, str]]:
+    return [(p[2], p[3]) for p in pages(engine) if p[0] == "page.trigger"]
+
+
+def started(engine: Engine, ctx: JobContext, clock: ManualClock,
+            components: tuple[str, ...]) -> None:
+    """Seed `components`, watch them get their first checks, all operational."""
+    seed(engine, components)
+    jobs.evaluate_states(ctx)
+    clock.advance(timedelta(seconds=20))
+    run_each(engine, ctx, clock, 100, dict.fromkeys(components, LOCATIONS))
+    assert {state(engine, (c, REGION)) for c in components} == {"operational"}
+
+
+def test_a_blip_shorter_than_one_interval_past_the_window_pages_nobody(
+        fresh_engine: Engine) -> None:
+    clock = ManualClock(START)
+    ctx = context(fresh_engine, clock)
+    started(fresh_engine, ctx, clock, ("search", "orders"))
+    # search hears only loc-a for 120 s: no_data after 3 intervals + the timeout (at most
+    # 20 s, with checks every 30 s and passes every 10 s), back before a 30 s grace is over
+    run_each(fresh_engine, ctx, clock, 120, {"search": ("loc-a",), "orders": LOCATIONS})
+    with session_scope(make_session_factory(fresh_engine)) as session:
+        went = [c.to_state for c in store.state_history(session, "search", REGION)]
+    assert "no_data" in went
+    run_each(fresh_engine, ctx, clock, 60, {"search": LOCATIONS, "orders": LOCATIONS})
+    assert state(fresh_engine) == "operational"
+    assert pages(fresh_engine) == []
+
+
+def test_gaps_of_one_region_are_one_page_joined_without_a_new_trigger_and_resolved_once(
+        fresh_engine: Engine) -> None:
+    clock = ManualClock(START)
+    ctx = context(fresh_engine, clock)
+    components = ("search", "orders", "carts", "products")
+    started(fresh_engine, ctx, clock, components)
+    half = {"search": ("loc-a",), "orders": ("loc-a",), "carts": LOCATIONS,
+            "products": LOCATIONS}
+    run_each(fresh_engine, ctx, clock, 200, half)
+    assert triggers(fresh_engine) == [
+        (triggers(fresh_engine)[0][0], f"Bellwether cannot see orders, search in {REGION}")]
+    run_each(fresh_engine, ctx, clock, 200, {**half, "carts": ("loc-a",)})  # carts joins
+    assert state(fresh_engine, ("carts", REGION)) == "no_data"
+    assert len(triggers(fresh_engine)) == 1
+    run_each(fresh_engine, ctx, clock, 60, {**half, "search": LOCATIONS})  # search is back
+    assert [p[0] for p in pages(fresh_engine)] == ["page.trigger"]
+    run_each(fresh_engine, ctx, clock, 60, dict.fromkeys(components, LOCATIONS))
+    assert [(p[0], p[2]) for p in pages(fresh_engine)] == [
+        ("page.trigger", triggers(fresh_engine)[0][0]),
+        ("page.resolve", triggers(fresh_engine)[0][0])]
+    run_each(fresh_engine, ctx, clock, 200, {**half, "search": LOCATIONS})  # a new episode
+    keys = [key for key, _ in triggers(fresh_engine)]
+    assert len(keys) == 2
+    assert keys[1] != keys[0]
+    assert keys[1].startswith(f"bellwether-nodata-{REGION}-")
+
+
+def test_a_stall_of_every_check_is_one_page_of_bellwether_itself(
+        fresh_engine: Engine) -> None:
+    clock = ManualClock(START)
+    ctx = context(fresh_engine, clock)
+    components = ("search", "orders", "carts")
+    started(fresh_engine, ctx, clock, components)
+    run_each(fresh_engine, ctx, clock, 300, {})  # nothing reaches the database
+    assert {state(fresh_engine, (c, REGION)) for c in components} == {"no_data"}
+    assert [summary for _, summary in triggers(fresh_engine)] == [
+        "Bellwether is not receiving checks"]
+    run_each(fresh_engine, ctx, clock, 60, dict.fromkeys(components, LOCATIONS))
+    assert {state(fresh_engine, (c, REGION)) for c in components} == {"operational"}
+    assert [p[0] for p in pages(fresh_engine)] == ["page.trigger", "page.resolve"]
+    assert len({p[2] for p in pages(fresh_engine)}) == 1
+
+
+def test_checks_of_a_disabled_probe_do_not_make_its_pair_operational(
+        fresh_engine: Engine) -> None:
+    """An agent with the old catalogue keeps probing: once read as "1 of 1" operational."""
+    clock = ManualClock(START)
+    ctx = context(fresh_engine, clock)
+    started(fresh_engine, ctx, clock, ("search", "orders"))
+    with session_scope(make_session_factory(fresh_engine)) as session:
+        for spec in store.list_probes(session, (REGION,)):
+            if spec.component == "search":
+                store.save_probe(session, replace(spec, enabled=False), clock.now())
+    seen = set()
+    for _ in range(4):
+        run_each(fresh_engine, ctx, clock, 60, {"search": ("loc-a",), "orders": LOCATIONS})
+        seen.add(state(fresh_engine))
+    assert seen == {"no_data"}
+    assert [summary for _, summary in triggers(fresh_engine)] == [
+        f"Bellwether cannot see search in {REGION}"]
+
+
+def test_an_agent_that_stopped_on_purpose_is_not_silent_and_its_gaps_page_nobody(
+        fresh_engine: Engine) -> None:
+    clock = ManualClock(START)
+    ctx = JobContext(context(fresh_engine, clock).settings, clock,
+                     make_session_factory(fresh_engine), {})  # agents only
+    factory = make_session_factory(fresh_engine)
+    with session_scope(factory) as session:
+        for location in LOCATIONS:
+            store.record_heartbeat(session, Heartbeat(location, location), "", clock.now())
+    seed(fresh_engine)
+    for _ in range(6):
+        with session_scope(factory) as session:
+            for location in LOCATIONS:
+                store.record_heartbeat(session, Heartbeat(location, location), "",
+                                       clock.now())
+        run_each(fresh_engine, ctx, clock, 30, {"search": LOCATIONS})
+    assert state(fresh_engine) == "operational"
+    with session_scope(factory) as session:
+        for location in LOCATIONS:
+            store.record_heartbeat(session, Heartbeat(location, location, stopping=True), "",
+                                   clock.now())
+    run_each(fresh_engine, ctx, clock, 600, {})
+    assert state(fresh_engine) == "no_data"
+    assert pages(fresh_engine) == []
+    with session_scope(factory) as session:
+        rows = {a.name: a for a in store.agents(session)}
+        assert {agent_status(a.last_seen_at, a.silent_since, clock.now(), 30)
+                for a in rows.values()} == {"stopped"}
+        store.record_heartbeat(session, Heartbeat("loc-a", "loc-a"), "", clock.now())
+    with session_scope(factory) as session:
+        back = session.get(Agent, "loc-a")
+        assert back is not None
+        assert agent_status(back.last_seen_at, back.silent_since, clock.now(), 30) == "ok"
+    run_each(fresh_engine, ctx, clock, 30, {"search": ("loc-a",)})  # the others stay stopped
+    assert state(fresh_engine) == "operational"
+    assert pages(fresh_engine) == []

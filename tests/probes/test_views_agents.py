@@ -131,8 +131,9 @@ def test_heartbeats_and_batches_record_the_agent_once_each_and_admins_see_who_is
     first = client.post("/api/v1/agents/heartbeat", headers=bearer(token),
                         json={"name": location, "location": location, "version": "0.1"},
                         environ_base={"REMOTE_ADDR": "127.0.0.7"})
-    assert first.get_json() == {"name": location, "seen_at": START.isoformat(),
-                                "interval_s": 30}
+    answer = first.get_json()
+    assert answer.pop("catalogue_version")
+    assert answer == {"name": location, "seen_at": START.isoformat(), "interval_s": 30}
     clock.advance(timedelta(seconds=20))
     sent = client.post("/api/v1/ingest", headers=bearer(token), json={
         "checks": batch(f"c-{uuid.uuid4().hex[:6]}", location) * 3,
@@ -174,3 +175,64 @@ def test_a_heartbeat_for_another_location_or_malformed_is_refused(
     assert bad.status_code == 400
     assert bad.get_json()["error"] == "invalid_heartbeat"
     assert agent_row(engine, f"{names}-b") is None
+
+
+def test_an_agent_that_says_it_stops_is_listed_and_exported_stopped_until_it_reports_again(
+        manual_app: Flask, clock: ManualClock, engine: Engine, admin_token: str,
+        names: str) -> None:
+    client = manual_app.test_client()
+    location = f"{names}-a"
+    token = make_token(engine, Role.AGENT, (location,))
+    identity = {"name": location, "location": location}
+
+    def status() -> str:
+        listed = client.get("/api/v1/agents", headers=bearer(admin_token)).get_json()
+        return str({a["name"]: a["status"] for a in listed["agents"]}[location])
+
+    assert client.post("/api/v1/agents/heartbeat", headers=bearer(token),
+                       json=identity).status_code == 200
+    clock.advance(timedelta(seconds=10))
+    assert client.post("/api/v1/agents/heartbeat", headers=bearer(token),
+                       json={**identity, "stopping": True}).status_code == 200
+    clock.advance(timedelta(seconds=600))
+    assert status() == "stopped"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    stamp = (START + timedelta(seconds=10)).timestamp()
+    seen = f'bellwether_agent_last_seen_timestamp_seconds{{agent="{location}",' \
+        f'location="{location}"}} '
+    assert [float(line[len(seen):]) for line in metrics.splitlines()
+            if line.startswith(seen)] == [stamp]
+    assert (f'bellwether_agent_status{{agent="{location}",location="{location}",'
+            'status="stopped"} 1.0') in metrics
+    assert client.post("/api/v1/agents/heartbeat", headers=bearer(token),
+                       json=identity).status_code == 200
+    assert status() == "ok"
+    assert agent_row(engine, location).silent_since is None
+    clock.advance(timedelta(seconds=100))
+    assert status() == "silent"
+
+
+def test_the_heartbeat_answer_names_a_new_catalogue_version_when_a_probe_is_disabled(
+        manual_app: Flask, engine: Engine, admin_token: str, names: str) -> None:
+    client = manual_app.test_client()
+    location = f"{names}-a"
+    token = make_token(engine, Role.AGENT, (location,))
+
+    def version() -> str:
+        return str(client.post("/api/v1/agents/heartbeat", headers=bearer(token), json={
+            "name": location, "location": location}).get_json()["catalogue_version"])
+
+    probe = {"component": "search", "region": REGION,
+             "steps": [{"method": "GET", "path": "/health"}]}
+    name = f"{names}-probe"
+    made = client.put(f"/api/v1/probes/{name}", headers=bearer(admin_token), json=probe)
+    assert made.status_code == 200, made.get_data(as_text=True)
+    try:
+        before = version()
+        assert version() == before
+        changed = client.put(f"/api/v1/probes/{name}", headers=bearer(admin_token),
+                             json={**probe, "enabled": False})
+        assert changed.status_code == 200, changed.get_data(as_text=True)
+        assert version() != before
+    finally:
+        client.delete(f"/api/v1/probes/{name}", headers=bearer(admin_token))
