@@ -228,13 +228,13 @@ def _watch_pipeline(session: Session, memory: RecentChecks, now: datetime,
         memory.stall = memory.stall or newest
         window, grace = min(windows)
         if now - memory.stall >= window + grace:
-            _enqueue_once(session, memory, pipeline_notice("trigger", memory.stall, now,
-                                                           settings), now)
+            _enqueue_once(session, pipeline_notice("trigger", memory.stall, now, settings),
+                          now)
     elif memory.stall is not None:
         key = pipeline_dedup_key(memory.stall)
         if store.paged(session, [key]):
-            _enqueue_once(session, memory, pipeline_notice("resolve", memory.stall, now,
-                                                           settings), now)
+            _enqueue_once(session, pipeline_notice("resolve", memory.stall, now, settings),
+                          now)
         memory.stall, memory.stall_ended_at = None, now
     return stalled
 
@@ -260,20 +260,17 @@ def _page_gaps(session: Session, memory: RecentChecks, now: datetime, gaps: list
         if start is None:
             continue
         if mine:
-            _enqueue_once(session, memory, region_trigger(
+            _enqueue_once(session, region_trigger(
                 region, tier, start, [g.component for g in rooted], settings), now)
         elif store.paged(session, [region_dedup_key(region, tier, start)]):
-            _enqueue_once(session, memory, region_resolve(region, tier, start, settings), now)
+            _enqueue_once(session, region_resolve(region, tier, start, settings), now)
 
 
-def _enqueue_once(session: Session, memory: RecentChecks, notice: Notice | None,
-                  now: datetime) -> None:
-    """Enqueue a page this worker has not enqueued before (the outbox's unique key makes
-    a repeat from another worker harmless too)."""
-    if notice is None or notice.key in memory.enqueued:
-        return
-    enqueue(session, [notice], now)
-    memory.enqueued.add(notice.key)
+def _enqueue_once(session: Session, notice: Notice | None, now: datetime) -> None:
+    """Enqueue a page unless the outbox has it already (its unique key): every pass of one
+    gap episode names the same one, and any worker may take the pass."""
+    if notice is not None:
+        enqueue(session, [notice], now)
 
 
 def _caught_up(ctx: JobContext, session: Session, now: datetime, listed: set[Pair],

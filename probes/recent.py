@@ -60,8 +60,6 @@ class RecentChecks:
     #: a gap another root explained gets its grace again from then.
     absent: frozenset[str] = frozenset()
     absent_since: datetime | None = None
-    #: Outbox keys of pages this worker enqueued (a cache: the outbox's key is the guard).
-    enqueued: set[str] = field(default_factory=set)
     _ids: dict[str, datetime] = field(default_factory=dict)
 
     #: How far before the watermark a pass reads again (transactions commit a little after
