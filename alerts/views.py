@@ -88,7 +88,11 @@ def paging() -> Any:
     """Who can hear of an outage here: whether each tier's PagerDuty routing key and SMTP are
     configured (never the keys), how many subscribers are live, and the probe interval, so a
     drill can say "paging is not configured" instead of counting 0 pages."""
-    from status.jobs import notice_interval, notice_settle  # the status package's settings
+    from status.jobs import (  # the status package's settings
+        notice_interval,
+        notice_settle,
+        reopen_window,
+    )
 
     settings = current_runtime().settings
     keys = {"tier1": settings.pagerduty_routing_key_tier1,
@@ -106,7 +110,8 @@ def paging() -> Any:
         "probe_interval_s": settings.probe_interval_s,
         "confirmations": settings.confirmations,
         "notice_settle_s": notice_settle(settings).total_seconds(),
-        "notice_interval_s": notice_interval(settings).total_seconds()})
+        "notice_interval_s": notice_interval(settings).total_seconds(),
+        "incident_reopen_s": reopen_window(settings).total_seconds()})
 
 
 def failing_subscribers() -> list[Subscriber]:

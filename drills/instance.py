@@ -27,6 +27,9 @@ class InstanceFacts:
     subscribers: Mapping[str, int] | None = None
     #: How long the first subscriber notice waits after the page (a drill waits that too).
     notice_settle_s: float = 0.0
+    #: How soon after resolving a root failing again reopens its incident: a drill starts
+    #: that long after the last incident resolved, so it is an episode of its own.
+    incident_reopen_s: float = 0.0
 
     def paging_gap(self, component: str | None) -> str | None:
         """The line to print when the tier that `component` pages cannot be paged."""
@@ -72,7 +75,8 @@ def facts_from(paging: Mapping[str, Any] | None, probes: Sequence[Mapping[str, A
         paging={1: bool(tiers.get("tier1", {}).get("configured")),
                 2: bool(tiers.get("tier2", {}).get("configured"))},
         subscribers={str(k): int(v) for k, v in paging.get("subscribers", {}).items()},
-        notice_settle_s=float(paging.get("notice_settle_s", 0.0)))
+        notice_settle_s=float(paging.get("notice_settle_s", 0.0)),
+        incident_reopen_s=float(paging.get("incident_reopen_s", 0.0)))
 
 
 def read_facts(api: RemoteApi, region: str, fallback_interval_s: float) -> InstanceFacts:

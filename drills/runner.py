@@ -183,6 +183,7 @@ class Drill:
             scenario.watched).values()) <= {"operational"}, self._long())
         if not calm:
             self.say("  starting although not every component is operational")
+        self._fresh_episode()
         self._fresh_minute(scenario)
         fault = self.api.call("POST", "/api/v1/faults",
                               json={**scenario.fault, "region": self.region})
@@ -212,6 +213,28 @@ class Drill:
             return [gap] if gap else []
         gaps = [self.facts.paging_gap(scenario.root), self.facts.notice_gap()]
         return [g for g in gaps if g]
+
+    def _fresh_episode(self) -> None:
+        """Wait until the region's last incident resolved `incident_reopen_s` ago: a failure
+        sooner than that is the same episode (the incident reopens, no new page), and the
+        drill would measure the previous drill's story instead of its own."""
+        window = self.facts.incident_reopen_s
+        if window <= 0:
+            return
+        now = self.clock.now()
+        rows = self.api.call("GET", "/api/v1/incidents", params={"state": "resolved",
+                                                                 "limit": "20"})
+        recent = [t for i in rows["incidents"]
+                  if any(c["region"] == self.region for c in i["components"])
+                  and (t := _parse(i["timeline"]["resolved_at"])) is not None
+                  and (now - t).total_seconds() < window]
+        if not recent:
+            return
+        wait = window - (now - max(recent)).total_seconds()
+        if wait > 0:
+            self.say(f"  waiting {wait:.0f} s so that this drill is an episode of its own "
+                     f"(incident_reopen_s = {window:.0f})")
+            self.clock.sleep(wait)
 
     def _fresh_minute(self, scenario: Scenario) -> None:
         """Start in a minute that no earlier drill booked downtime in, so the SLA minutes

@@ -62,9 +62,11 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     url = create_database(work, "drills")
     config = work / "bellwether.toml"
     # A cool-down that bridges the gaps of a 30 % error rate probed every second (the
-    # default, three probe intervals, is 3 s here and lets the "errors" drill flap).
+    # default, three probe intervals, is 3 s here and lets the "errors" drill flap). Drills
+    # follow each other; each waits out the reopen window so it is an episode of its own.
     config.write_text("allow_private_webhooks = true\nbackup_interval_minutes = 100000\n"
-                      "incident_cooldown_s = 10\n", encoding="utf-8")
+                      "incident_cooldown_s = 10\nincident_reopen_s = 20\n",
+                      encoding="utf-8")
     process = BellwetherProcess(work / "data", url, TOKEN, extra_env={
         "BELLWETHER_CONFIG": str(config), "BELLWETHER_PROBE_INTERVAL_S": "1",
         "BELLWETHER_REGIONS": REGION, "BELLWETHER_SECRET_KEY": "drill-secret",
