@@ -44,7 +44,7 @@ def test_a_burn_rate_page_beside_the_outage_fails_the_drill() -> None:
                     Alert("bellwether-incident-5", "tier1", 1)])
     problems = _incident_problems(by_name("auth"), storm)
     assert problems == ["2 pages: bellwether-incident-4 on tier1, bellwether-incident-5 on "
-                        "tier1 instead of one page"]
+                        "tier1 instead of one page per routing key"]
 
 
 def test_repeated_triggers_of_one_alert_are_one_page_and_shown() -> None:
@@ -164,3 +164,18 @@ def test_outbox_rows_name_each_page_s_dedup_key_and_tier(
     assert [(r["dedup_key"], r["routing"]) for r in rows] == \
         [("bellwether-incident-3", "tier1")]
     assert "secret-tier1-key" not in answer.get_data(as_text=True)
+
+
+def test_an_escalation_pages_each_routing_key_once_and_passes() -> None:
+    escalated = result([Alert("bellwether-incident-5", "tier2", 1),
+                        Alert("bellwether-incident-5-tier1", "tier1", 1)])
+    assert _incident_problems(by_name("database"), escalated) == []
+
+
+def test_a_region_named_incident_counts_for_its_root() -> None:
+    whole = result([Alert("bellwether-incident-1", "tier1", 1)])
+    whole.incidents = [{"title": "europe-west1.gcp unavailable", "root_component": "auth"}]
+    assert _incident_problems(by_name("auth"), whole) == []
+    whole.incidents = [{"title": "europe-west1.gcp unavailable", "root_component": "carts"}]
+    assert _incident_problems(by_name("auth"), whole) == [
+        "the incident is not named after auth"]
