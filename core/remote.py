@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,21 +43,43 @@ def with_stable_secret_key(settings: Settings) -> Settings:
     return replace(settings, secret_key=path.read_text(encoding="utf-8").strip())
 
 
+#: How often a call answered "busy, nothing was stored" (503 with Retry-After) is tried.
+BUSY_ATTEMPTS = 5
+
+
+def _busy_wait(response: httpx.Response) -> float | None:
+    """Seconds to wait before trying again when the server says it stored nothing and asks
+    to be retried (503 with Retry-After, e.g. SQLite's write lock busy); None otherwise."""
+    if response.status_code != 503:
+        return None
+    try:
+        return min(float(response.headers.get("Retry-After", "")), 10.0)
+    except ValueError:
+        return None
+
+
 @dataclass
 class RemoteApi:
     """A small authenticated client for a running instance's /api/v1."""
 
     server: str
     token: str | None
+    sleep: Callable[[float], None] = time.sleep
 
     def call(self, method: str, path: str, json: Any = None,
              params: dict[str, str] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        try:
-            response = httpx.request(method, self.server.rstrip("/") + path, json=json,
-                                     params=params, headers=headers, timeout=10)
-        except httpx.HTTPError as exc:
-            raise BellwetherError(f"cannot reach Bellwether at {self.server}: {exc}") from exc
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            try:
+                response = httpx.request(method, self.server.rstrip("/") + path, json=json,
+                                         params=params, headers=headers, timeout=10)
+            except httpx.HTTPError as exc:
+                raise BellwetherError(
+                    f"cannot reach Bellwether at {self.server}: {exc}") from exc
+            wait = _busy_wait(response)
+            if wait is None or attempt == BUSY_ATTEMPTS:
+                break
+            self.sleep(wait)  # the server stored nothing: trying again is safe
         try:
             body = response.json()
         except ValueError:
