@@ -15,9 +15,10 @@ before the first episode belong to none and are reported as strays. The invarian
 3. no subscriber notice before its page: a notice about incident N arrives after the first
    trigger of `bellwether-incident-N` (or of its escalation, `…-N-tier1`); a notice that
    names no incident arrives after its episode's first trigger;
-4. one story per subscriber: per subscriber and episode, at most one first notice per root,
-   further updates only `notice_interval_s` apart (measured at the mail server, so 10 %
-   and at least 2 s are allowed for delivery jitter), and at most one resolution per root;
+4. one story per incident: per subscriber and episode, notices of at most one incident per
+   root, each incident told once first, its further updates only `notice_interval_s` apart
+   (measured at the mail server, so 10 % and at least 2 s are allowed for delivery
+   jitter), and at most one resolution per incident and per root;
 5. silence is a state: a (component, region) whose quorum of locations sent no check for
    longer than `silent_after_s` is shown `no_data`.
 """
@@ -33,7 +34,7 @@ from typing import TypeVar
 ONE_PAGE = "one page per root-cause episode per routing key"
 RESOLVED_ONCE = "every trigger resolved exactly once on its own key"
 PAGE_FIRST = "no subscriber notice before its page"
-ONE_STORY = "at most one notice per subscriber per episode, batched updates, the resolution"
+ONE_STORY = "one story per incident per subscriber: one first notice, batched updates, one resolution"
 NEVER_SILENT = "no pair silent without no_data"
 STRAY = "no event outside an episode"
 
@@ -255,7 +256,14 @@ def jitter_s(interval_s: float) -> float:
 
 
 def one_story(episode: Episode, notices: Sequence[Notice]) -> list[Violation]:
-    """Invariant 4 for one episode's events."""
+    """Invariant 4 for one episode's events.
+
+    Each incident is its own story, judged on its own cadence: two unrelated outages (the
+    overlap's region outage and the other region's messages outage) are two stories a
+    subscriber of both regions hears separately, as on Statuspage. Every notice still
+    counts: a subscriber hears of at most `roots` incidents, first notices and
+    resolutions included, and notices that name no incident form one story of their own.
+    """
     mine: dict[str, list[Notice]] = defaultdict(list)
     for notice in notices:
         mine[notice.subscriber].append(notice)
@@ -263,18 +271,32 @@ def one_story(episode: Episode, notices: Sequence[Notice]) -> list[Violation]:
     problems = []
     for subscriber, received in sorted(mine.items()):
         received.sort(key=lambda n: n.at)
-        told = [n for n in received if not n.is_resolution]
-        resolutions = len(received) - len(told)
+        stories: dict[int | None, list[Notice]] = defaultdict(list)
+        for notice in received:
+            stories[notice.incident].append(notice)
         issues = []
-        firsts, last_update = told[:episode.roots], None
-        for notice in told[episode.roots:]:
-            since = last_update or firsts[-1].at
-            if notice.at - since < gap:
-                issues.append(f"an update {(notice.at - since).total_seconds():.1f} s after "
-                              f"the last, closer than {episode.notice_interval_s:.0f} s")
-            last_update = notice.at
+        firsts = 0
+        for incident, story in stories.items():
+            told = [n for n in story if not n.is_resolution]
+            # Notices without an incident cannot be told apart: each root may open one.
+            opens = episode.roots if incident is None else 1
+            firsts += min(len(told), opens)
+            last = told[opens - 1].at if len(told) >= opens else None
+            for notice in told[opens:]:
+                assert last is not None
+                if notice.at - last < gap:
+                    issues.append(f"an update {(notice.at - last).total_seconds():.1f} s "
+                                  f"after the last, closer than "
+                                  f"{episode.notice_interval_s:.0f} s")
+                last = notice.at
+            resolutions = len(story) - len(told)
+            if incident is not None and resolutions > 1:
+                issues.append(f"{resolutions} resolutions of incident {incident}")
+        resolutions = sum(n.is_resolution for n in received)
         if resolutions > episode.roots:
             issues.append(f"{resolutions} resolutions for {episode.roots} root(s)")
+        if firsts > episode.roots:
+            issues.append(f"told of {firsts} incidents for {episode.roots} root(s)")
         if issues:
             problems.append(Violation(ONE_STORY, _label(episode),
                                       f"{subscriber}: " + "; ".join(issues),

@@ -188,6 +188,48 @@ def test_two_roots_may_each_tell_a_subscriber_once() -> None:
     assert check_campaign([episode(pages={K1: 1, K2: 1}, roots=2)], pages, notices) == []
 
 
+def told(s: float, incident: int, subject: str = "[investigating] auth") -> Notice:
+    return Notice(at(s), "a@x", subject, incident)
+
+
+TWO_INCIDENTS = [page(1, "trigger"), page(2, "trigger", "bellwether-incident-2", K2),
+                 page(150, "resolve"), page(151, "resolve", "bellwether-incident-2", K2)]
+
+
+def test_two_incidents_are_two_stories_each_on_its_own_cadence() -> None:
+    notices = [told(3, 1), told(19.5, 2, "[investigating] import"),
+               told(70, 1, "[monitoring] auth"), told(80, 2, "[monitoring] import"),
+               told(151, 1, "[resolved] auth"), told(152, 2, "[resolved] import")]
+    assert check_campaign([episode(pages={K1: 1, K2: 1}, roots=2)], TWO_INCIDENTS,
+                          notices) == []
+
+
+def test_an_early_update_is_caught_whatever_was_told_of_another_incident_between() -> None:
+    notices = [told(3, 1), told(30, 2, "[investigating] import"),
+               told(40, 1, "[monitoring] auth")]
+    problems = check_campaign([episode(pages={K1: 1, K2: 1}, roots=2)], TWO_INCIDENTS,
+                              notices)
+    assert names(problems) == [ONE_STORY]
+    assert "37.0 s after the last" in problems[0].detail
+
+
+def test_more_incidents_told_than_roots_is_a_storm() -> None:
+    pages = [*TWO_INCIDENTS, page(3, "trigger", "bellwether-incident-3", K2)]
+    notices = [told(3, 1), told(4, 2, "[investigating] import"), told(5, 3, "[x] orders")]
+    problems = check_campaign([episode(pages={K1: 1, K2: 1}, roots=2)], pages, notices)
+    assert ONE_STORY in names(problems)
+    assert "told of 3 incidents for 2 root(s)" in \
+        next(p for p in problems if p.invariant == ONE_STORY).detail
+
+
+def test_an_incident_resolved_twice_is_caught() -> None:
+    notices = [told(3, 1), told(151, 1, "[resolved] auth"), told(152, 1, "[resolved] auth")]
+    problems = check_campaign([episode(pages={K1: 1, K2: 1}, roots=2)], TWO_INCIDENTS,
+                              notices)
+    assert names(problems) == [ONE_STORY]
+    assert "2 resolutions of incident 1" in problems[0].detail
+
+
 def test_events_before_the_first_episode_are_strays_not_dropped() -> None:
     problems = check_campaign([episode(10, pages={})], [page(1, "trigger"),
                                                        page(2, "resolve")], [])
