@@ -34,7 +34,8 @@ from typing import TypeVar
 ONE_PAGE = "one page per root-cause episode per routing key"
 RESOLVED_ONCE = "every trigger resolved exactly once on its own key"
 PAGE_FIRST = "no subscriber notice before its page"
-ONE_STORY = "one story per incident per subscriber: one first notice, batched updates, one resolution"
+ONE_STORY = ("one story per incident per subscriber: one first notice, batched updates, "
+             "one resolution")
 NEVER_SILENT = "no pair silent without no_data"
 STRAY = "no event outside an episode"
 
@@ -255,6 +256,22 @@ def jitter_s(interval_s: float) -> float:
     return max(2.0, interval_s / 10)
 
 
+def _story_issues(story: Sequence[Notice], opens: int, gap: timedelta,
+                  interval_s: float) -> tuple[int, list[str]]:
+    """One incident's notices to one subscriber (time order): how many first notices it
+    opened (at most `opens`), and its updates that came closer than `gap`."""
+    told = [n for n in story if not n.is_resolution]
+    issues = []
+    last = told[opens - 1].at if len(told) >= opens else None
+    for notice in told[opens:]:
+        assert last is not None
+        if notice.at - last < gap:
+            issues.append(f"an update {(notice.at - last).total_seconds():.1f} s after the "
+                          f"last, closer than {interval_s:.0f} s")
+        last = notice.at
+    return min(len(told), opens), issues
+
+
 def one_story(episode: Episode, notices: Sequence[Notice]) -> list[Violation]:
     """Invariant 4 for one episode's events.
 
@@ -262,34 +279,28 @@ def one_story(episode: Episode, notices: Sequence[Notice]) -> list[Violation]:
     overlap's region outage and the other region's messages outage) are two stories a
     subscriber of both regions hears separately, as on Statuspage. Every notice still
     counts: a subscriber hears of at most `roots` incidents, first notices and
-    resolutions included, and notices that name no incident form one story of their own.
+    resolutions included, and notices that name no incident form one story of their own
+    (each root may open one there, as they cannot be told apart).
     """
     mine: dict[str, list[Notice]] = defaultdict(list)
     for notice in notices:
         mine[notice.subscriber].append(notice)
-    gap = timedelta(seconds=episode.notice_interval_s - jitter_s(episode.notice_interval_s))
+    interval = episode.notice_interval_s
+    gap = timedelta(seconds=interval - jitter_s(interval))
     problems = []
     for subscriber, received in sorted(mine.items()):
         received.sort(key=lambda n: n.at)
         stories: dict[int | None, list[Notice]] = defaultdict(list)
         for notice in received:
             stories[notice.incident].append(notice)
-        issues = []
+        issues: list[str] = []
         firsts = 0
         for incident, story in stories.items():
-            told = [n for n in story if not n.is_resolution]
-            # Notices without an incident cannot be told apart: each root may open one.
-            opens = episode.roots if incident is None else 1
-            firsts += min(len(told), opens)
-            last = told[opens - 1].at if len(told) >= opens else None
-            for notice in told[opens:]:
-                assert last is not None
-                if notice.at - last < gap:
-                    issues.append(f"an update {(notice.at - last).total_seconds():.1f} s "
-                                  f"after the last, closer than "
-                                  f"{episode.notice_interval_s:.0f} s")
-                last = notice.at
-            resolutions = len(story) - len(told)
+            opened, early = _story_issues(story, episode.roots if incident is None else 1,
+                                          gap, interval)
+            firsts += opened
+            issues += early
+            resolutions = sum(n.is_resolution for n in story)
             if incident is not None and resolutions > 1:
                 issues.append(f"{resolutions} resolutions of incident {incident}")
         resolutions = sum(n.is_resolution for n in received)
