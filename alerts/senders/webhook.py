@@ -1,15 +1,26 @@
 """Webhooks: a signed JSON POST to a subscriber's URL.
 
-The body is the payload's `body` (or the payload without `subscriber_id`). Receivers check
-`X-Bellwether-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with their
-secret and `X-Bellwether-Timestamp` (Unix seconds); `X-Bellwether-Delivery` is the same
-for every attempt of one notice, so a receiver can drop a repeat. Private, loopback and
-link-local targets are refused unless allowed (healthchecks' `hc/lib/curl.py`); the
-checked address is the one connected to, so DNS cannot swap it in between.
+The body is the payload's `body` (or the payload without `subscriber_id`). Calls are signed
+by the Standard Webhooks spec (www.standardwebhooks.com), so receivers verify them with its
+libraries: `webhook-id` is the outbox row's key (the same for every attempt of one notice,
+so a receiver can drop a repeat), `webhook-timestamp` Unix seconds, and `webhook-signature`
+`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`. The HMAC key is the subscriber's
+secret: a `whsec_<base64>` secret is decoded as the spec says, any other is used as its
+UTF-8 bytes (receivers pass those bytes, e.g. `Webhook(secret.encode())`).
+
+The old scheme is sent too, for one release, for receivers written against it:
+`X-Bellwether-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with
+`X-Bellwether-Timestamp` and `X-Bellwether-Delivery` (the same values as above).
+
+Private, loopback and link-local targets are refused unless allowed (healthchecks'
+`hc/lib/curl.py`); the checked address is the one connected to, so DNS cannot swap it in
+between.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -20,9 +31,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from standardwebhooks import Webhook
 
 from alerts.senders import Delivery, DeliveryError, retry_after_seconds
 from core.clock import Clock
@@ -31,12 +44,35 @@ TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 ERROR_TEXT_BYTES = 300
 #: How far from its own clock a receiver accepts a timestamp (five minutes).
 TOLERANCE_S = 300.0
+WHSEC_PREFIX = "whsec_"
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The signature header's value for this body at this timestamp."""
     message = timestamp.encode() + b"." + body
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signing_key(secret: str) -> bytes:
+    """The Standard Webhooks HMAC key of a subscriber's secret: a `whsec_` secret's base64
+    part decoded, any other secret's UTF-8 bytes.
+
+    >>> signing_key("whsec_aGVsbG8="), signing_key("plain-secret")
+    (b'hello', b'plain-secret')
+    """
+    if secret.startswith(WHSEC_PREFIX):
+        try:  # padded as the reference library does: unpadded secrets are common
+            return base64.b64decode(secret.removeprefix(WHSEC_PREFIX) + "==")
+        except binascii.Error:
+            pass  # not the spec's form after all: sign with the text as it is
+    return secret.encode()
+
+
+def standard_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    """The `webhook-signature` header's value, made by the spec's reference library:
+    `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`."""
+    moment = datetime.fromtimestamp(int(timestamp), UTC)
+    return str(Webhook(signing_key(secret)).sign(message_id, moment, body.decode()))
 
 
 def verify(secret: str, timestamp: str, body: bytes, signature: str,
@@ -60,6 +96,15 @@ def is_private_address(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast
+
+
+def signature_headers(secret: str, message_id: str, timestamp: str,
+                      body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers, and the old `X-Bellwether-*` ones (kept one release)."""
+    return {"webhook-id": message_id, "webhook-timestamp": timestamp,
+            "webhook-signature": standard_signature(secret, message_id, timestamp, body),
+            "X-Bellwether-Delivery": message_id, "X-Bellwether-Timestamp": timestamp,
+            "X-Bellwether-Signature": sign(secret, timestamp, body)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +171,7 @@ class WebhookSender:
         timestamp = str(int(self.clock.now().timestamp()))
         headers = {"Host": target.host_header, "Content-Type": "application/json",
                    "User-Agent": "Bellwether-Webhook/1", "X-Bellwether-Event": delivery.event_type,
-                   "X-Bellwether-Delivery": delivery.key, "X-Bellwether-Timestamp": timestamp,
-                   "X-Bellwether-Signature": sign(delivery.secret, timestamp, body)}
+                   **signature_headers(delivery.secret, delivery.key, timestamp, body)}
         if delivery.recipient.startswith("https"):
             with httpx.Client(timeout=self.timeout, verify=self.verify,
                               follow_redirects=False, trust_env=False) as client:
