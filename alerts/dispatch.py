@@ -57,7 +57,7 @@ from alerts.outbox import NOTICE_LANE, PAGE_LANE
 from alerts.senders import Delivery, DeliveryError, KeepsConnections, Sender
 from core.clock import Clock
 from core.db import SessionFactory, session_scope
-from status.models import Subscriber
+from status.subscriber_standing import note_failure, reset_failures, standings
 
 log = logging.getLogger("bellwether.outbox")
 
@@ -219,10 +219,8 @@ def with_subscribers(session: Session, deliveries: Sequence[Delivery],
                      ) -> list[tuple[Delivery, DeliveryError | None]]:
     """Each delivery with its subscriber's secret, or the reason it may no longer be sent
     (subscriber gone, disabled, unsubscribed); one query for the whole group."""
-    wanted = {d.subscriber_id for d in deliveries if d.subscriber_id is not None}
-    found = {s.id: s for s in session.execute(
-        select(Subscriber.id, Subscriber.secret, Subscriber.disabled_at,
-               Subscriber.unsubscribed_at).where(Subscriber.id.in_(wanted)))} if wanted else {}
+    found = standings(session, {d.subscriber_id for d in deliveries
+                                if d.subscriber_id is not None})
     prepared: list[tuple[Delivery, DeliveryError | None]] = []
     for delivery in deliveries:
         if delivery.subscriber_id is None:
@@ -232,8 +230,8 @@ def with_subscribers(session: Session, deliveries: Sequence[Delivery],
         if subscriber is None:
             prepared.append((delivery, DeliveryError("subscriber no longer exists",
                                                      permanent=True)))
-        elif subscriber.disabled_at is not None or subscriber.unsubscribed_at is not None:
-            state = "disabled" if subscriber.disabled_at is not None else "unsubscribed"
+        elif subscriber.disabled or subscriber.unsubscribed:
+            state = "disabled" if subscriber.disabled else "unsubscribed"
             prepared.append((delivery, DeliveryError(f"not sent: subscriber {state}",
                                                      permanent=True)))
         else:
@@ -327,37 +325,21 @@ def _tally_subscribers(session: Session, outcomes: Sequence[Outcome]) -> None:
             resets.add(subscriber_id)
             continue
         if subscriber_id in resets:  # a success then a failure: the order matters
-            _reset_tallies(session, resets)
+            reset_failures(session, resets)
             resets = set()
         note_subscriber(session, subscriber_id, outcome.error, outcome.at)
-    _reset_tallies(session, resets)
-
-
-def _reset_tallies(session: Session, subscriber_ids: Collection[int]) -> None:
-    if subscriber_ids:
-        session.execute(update(Subscriber)
-                        .where(Subscriber.id.in_(list(subscriber_ids)),
-                               Subscriber.consecutive_failures > 0)
-                        .values(consecutive_failures=0)
-                        .execution_options(synchronize_session=False))
+    reset_failures(session, resets)
 
 
 def note_subscriber(session: Session, subscriber_id: int, error: DeliveryError | None,
                     now: datetime) -> None:
     """Count a subscriber's failures in a row (reset by a success); disable it after
     DISABLE_AFTER_FAILURES, or at once when the receiver says it is gone (410)."""
-    target = update(Subscriber).where(Subscriber.id == subscriber_id)
     if error is None:
-        session.execute(target.values(consecutive_failures=0))
-        return
-    if not error.recipient_fault:
-        return
-    session.execute(target.values(consecutive_failures=Subscriber.consecutive_failures + 1,
-                                  last_error=error.message[:500]))
-    limit = 1 if error.recipient_gone else DISABLE_AFTER_FAILURES
-    session.execute(target.where(Subscriber.disabled_at.is_(None),
-                                 Subscriber.consecutive_failures >= limit)
-                    .values(disabled_at=now))
+        reset_failures(session, [subscriber_id])
+    elif error.recipient_fault:
+        note_failure(session, subscriber_id, error.message,
+                     1 if error.recipient_gone else DISABLE_AFTER_FAILURES, now)
 
 
 class OutcomeWriter:

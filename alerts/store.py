@@ -3,7 +3,9 @@ table themselves)."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts.models import OutboxRow
@@ -28,3 +30,12 @@ def withdraw_unsent(session: Session, key_prefix: str) -> int:
         .values(status=WITHDRAWN, last_error="withdrawn: the incident reopened")
         .execution_options(synchronize_session=False))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def enqueued(session: Session, keys: Iterable[str]) -> set[str]:
+    """Which of these outbox keys were ever enqueued (whatever became of them since): the
+    outbox records before it sends, so a key here means the event was, or will be, sent."""
+    wanted = list(set(keys))
+    if not wanted:
+        return set()
+    return set(session.scalars(select(OutboxRow.key).where(OutboxRow.key.in_(wanted))))

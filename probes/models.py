@@ -79,7 +79,7 @@ class LocationMinute(Base):
 
 
 #: The rollups a report looks at one by one: all but those `up` from two or more locations.
-#: Queries must repeat it literally (see `reports.store.NOTABLE`) for the planners to use it.
+#: Queries must repeat it literally (see `probes.rollup_reads.NOTABLE`) for the planners to use it.
 NOTABLE_ROLLUPS = "verdict <> 'up' OR locations = 1"
 
 

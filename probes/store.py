@@ -14,7 +14,7 @@ from sqlalchemy import case, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from alerts.models import OutboxRow
+from alerts import store as alerts_store
 from core.errors import NotFound
 from probes.checks import CheckResult
 from probes.evaluate import Evaluation, State
@@ -392,8 +392,7 @@ def paged(session: Session, dedup_keys: Iterable[str]) -> set[str]:
     keys = {f"pd:{key}:trigger": key for key in dedup_keys}
     if not keys:
         return set()
-    return {keys[k] for k in session.scalars(select(OutboxRow.key)
-                                             .where(OutboxRow.key.in_(list(keys))))}
+    return {keys[k] for k in alerts_store.enqueued(session, keys)}
 
 
 def catalogue_version(session: Session) -> str:

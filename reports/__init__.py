@@ -11,7 +11,7 @@ For other packages:
   `worst`), and `daily.uptime_over(days)` (sum the minutes, divide once);
 - `monthly.month_lines(session, pairs, period, plan)` and
   `monthly.customer_report(session, customer, month, now) -> CustomerReport`;
-- `store.verdicts_from_rollups(session, component, region, first_minute, last_minute)`
+- `probes.rollup_reads.verdicts_from_rollups(session, component, region, first_minute, last_minute)`
   (every rollup as `sla` verdicts; `series.line_from_rollups` feeds them to
   `sla.report.month_line`);
 - `budgets.budget_statuses(session, regions, now, plan=None)` (30-day budgets, burn rates).

@@ -9,7 +9,7 @@ more locations. So:
   (`DayTotals`, kept by the rollup job in `rollup_days`): one row instead of 1,440;
 - the other minutes (slice edges, days a window touches; `split_slices` says which) are
   counted from the rollups without reading them, plus a fetch of only the others
-  (`reports.store.notable_minutes`) and of the rollups inside maintenance windows, which
+  (`probes.rollup_reads.notable_minutes`) and of the rollups inside maintenance windows, which
   `slice_counts` turns into exactly what `count_minutes` gives.
 
 `combine_counts` adds the two per slice; the tests hold the result beside `count_minutes`

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from commerce.catalog import SERVICES
 from core.errors import BellwetherError
+from probes import rollup_reads
 from reports import store
 from reports.counts import day_slices, month_counts, total_counts
 from reports.incidents import IncidentLine, incident_lines
@@ -200,10 +201,10 @@ def month_lines(session: Session, pairs: Sequence[Pair], period: Period, plan: P
 
 def report_pairs(session: Session, regions: Sequence[str], period: Period) -> list[Pair]:
     """The catalogue's services in each region, plus other components with rollups there."""
-    others = [c for c in store.rollup_components(session) if c not in SERVICES]
+    others = [c for c in rollup_reads.rollup_components(session) if c not in SERVICES]
     pairs = [(component, region) for region in regions for component in SERVICES]
     pairs += [(component, region) for region in regions for component in others
-              if store.has_rollups(session, component, region, period.first_minute,
+              if rollup_reads.has_rollups(session, component, region, period.first_minute,
                                    period.end_minute)]
     return sorted(pairs)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from probes import rollup_reads
 from reports import store
 from reports.counts import (
     DayTotals,
@@ -72,12 +73,12 @@ def load_series(session: Session, component: str, region: str, slices: Sequence[
     days = store.day_totals(session, component, region, first_day, end_day) \
         if end_day > first_day else {}
     notable = [row for first, end in split.runs()
-               for row in store.notable_minutes(session, component, region, first, end)]
+               for row in rollup_reads.notable_minutes(session, component, region, first, end)]
     return SeriesRollups(
         slices=slices, split=split, days=days,
-        rows=store.rows_per_slice(session, component, region, split.pieces),
+        rows=rollup_reads.rows_per_slice(session, component, region, split.pieces),
         notable=notable, held=held,
-        held_rows=store.minutes_with_rollups(session, component, region,
+        held_rows=rollup_reads.minutes_with_rollups(session, component, region,
                                              [window_minutes(w, span) for w in covering]))
 
 
@@ -86,7 +87,7 @@ def down_minutes(session: Session, component: str, region: str, first_minute: in
     """The down minutes in [first, end): all a burn rate needs, since up and no data count
     alike (spec §7)."""
     return {minute: verdict
-            for minute, verdict, _ in store.notable_minutes(session, component, region,
+            for minute, verdict, _ in rollup_reads.notable_minutes(session, component, region,
                                                             first_minute, end_minute)
             if verdict is MinuteVerdict.DOWN}
 
@@ -100,7 +101,7 @@ def series_counts(session: Session, component: str, region: str, slices: Sequenc
 def line_from_rollups(session: Session, component: str, region: str, period: Period,
                       plan: Plan, windows: Sequence[MaintenanceWindow]) -> SlaLine:
     """The plain path: every rollup of the period into `sla.report.month_line`."""
-    verdicts = store.verdicts_from_rollups(session, component, region, period.first_minute,
+    verdicts = rollup_reads.verdicts_from_rollups(session, component, region, period.first_minute,
                                            period.end_minute - 1)
     held = maintenance_minutes(windows, component, region, period)
     return month_line(component, region, period, verdicts.verdict_by_minute, held, plan,

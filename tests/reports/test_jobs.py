@@ -17,6 +17,7 @@ from alerts.models import OutboxRow
 from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
+from probes import rollup_reads
 from reports import store
 from reports.budgets import ALERT_SPAN_MINUTES, ALERT_WINDOWS, budget_statuses
 from reports.jobs import evaluate_burn_rates
@@ -172,7 +173,7 @@ def test_burn_rates_from_the_down_minutes_equal_those_from_every_verdict(
         (m, "down" if rng.random() < 0.05 else "up", rng.choice((1, 3)))
         for m in range(end - 4 * 1440, end + 5) if rng.random() < 0.8])
     down = down_minutes(db_session, "search", EU, end - ALERT_SPAN_MINUTES, end)
-    every = store.verdicts_from_rollups(db_session, "search", EU, end - 43200, end)
+    every = rollup_reads.verdicts_from_rollups(db_session, "search", EU, end - 43200, end)
     for span in ALERT_WINDOWS:
         for target in (Decimal("99.9"), Decimal("99.99"), Decimal("99.5")):
             assert window_burn_rate(down, T0, span, target) == \

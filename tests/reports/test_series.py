@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from probes import rollup_reads
 from probes.models import ComponentDay
 from reports import store
 from reports.counts import day_first_minute, day_slices, slice_counts, split_slices
@@ -73,7 +74,7 @@ def test_every_day_of_a_month_counts_as_count_minutes_counts_it(db_session: Sess
                                OCTOBER + timedelta(days=2, hours=1))
     slices = day_slices(period.first_minute, period.end_minute)
     fast = series_counts(db_session, "carts", EU, slices, [window])
-    verdicts = store.verdicts_from_rollups(db_session, "carts", EU, period.first_minute,
+    verdicts = rollup_reads.verdicts_from_rollups(db_session, "carts", EU, period.first_minute,
                                            period.end_minute)
     plain = [count_minutes(day, verdicts.verdict_by_minute,
                            maintenance_minutes([window], "carts", EU, day),
@@ -100,7 +101,7 @@ def plain_counts(session: Session, component: str, region: str, slices: list[Per
                  windows: list[MaintenanceWindow]) -> list[MinuteCounts]:
     """`count_minutes` over every rollup of each slice: the reference."""
     span = span_of(slices)
-    verdicts = store.verdicts_from_rollups(session, component, region, span.first_minute,
+    verdicts = rollup_reads.verdicts_from_rollups(session, component, region, span.first_minute,
                                            span.end_minute)
     return [count_minutes(piece, verdicts.verdict_by_minute,
                           maintenance_minutes(windows, component, region, piece),
