@@ -138,6 +138,8 @@ class ComponentState(Base):
     state: Mapped[str] = mapped_column(String(32))
     since: Mapped[datetime]
     reason: Mapped[str] = mapped_column(String(500), default="")
+    #: When the stored evaluation (state or reason) last changed; a pass that finds the
+    #: same writes nothing.
     evaluated_at: Mapped[datetime]
 
 

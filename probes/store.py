@@ -340,7 +340,12 @@ def states(session: Session) -> dict[tuple[str, str], ComponentState]:
 
 def record_state(session: Session, component: str, region: str, evaluation: Evaluation,
                  now: datetime, known: ComponentState | None) -> bool:
-    """Store the evaluated state; a change is also written to the history. True on change."""
+    """Store the evaluated state; a change is also written to the history. True on change.
+
+    A pass that finds what is stored writes nothing (`evaluated_at` is when the stored
+    evaluation, state or reason, last changed): evaluation runs every second over every
+    pair, and an UPDATE per pair per pass held SQLite's write lock for nothing.
+    """
     if known is None:
         known = ComponentState(component=component, region=region,
                                state=State.OPERATIONAL.value, since=now, reason="",
@@ -352,7 +357,9 @@ def record_state(session: Session, component: str, region: str, evaluation: Eval
                                 to_state=evaluation.state.value, at=now,
                                 reason=evaluation.reason[:500]))
         known.state, known.since = evaluation.state.value, now
-    known.reason, known.evaluated_at = evaluation.reason[:500], now
+    reason = evaluation.reason[:500]
+    if changed or known.reason != reason:
+        known.reason, known.evaluated_at = reason, now
     return changed
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from alerts.models import OutboxRow
 from core.clock import ManualClock
@@ -205,6 +205,28 @@ def test_a_pass_reads_only_new_checks_not_each_pairs_history(
         jobs.evaluate_states(ctx)
     # what arrived in the last half minute (re-read in case of late commits), not 6,000
     assert 0 < sum(seen) <= 5 * 20
+
+
+def test_a_pass_that_finds_nothing_new_writes_only_its_own_run(fresh_engine: Engine) -> None:
+    """Counted statements, not timings: a steady pair once cost an UPDATE every second."""
+    seed(fresh_engine)
+    clock = ManualClock(START)
+    ctx = context(fresh_engine, clock)
+    run(fresh_engine, ctx, clock, 120)
+    assert state(fresh_engine) == "operational"
+    writes: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement.split("(", 1)[0].split(" SET ")[0])
+
+    event.listen(fresh_engine, "before_cursor_execute", note)
+    try:
+        jobs.evaluate_states(ctx)  # the same checks, the same state and reason
+    finally:
+        event.remove(fresh_engine, "before_cursor_execute", note)
+    assert writes, "the pass records its run"
+    assert all("job_runs" in w for w in writes), writes
 
 
 def run_each(engine: Engine, ctx: JobContext, clock: ManualClock, seconds: int,
