@@ -24,7 +24,7 @@ def export_command(ctx: click.Context, month: str, out_dir: Path) -> None:
     """Write every customer's SLA report for MONTH (CSV, JSON, PDF) to DIR, and a zip."""
     from core.cli import settings_from
     from reports import store
-    from reports.export import write_report_files, write_zip
+    from reports.export import Letterhead, write_report_files, write_zip
     from reports.monthly import CustomerInfo, customer_report
     from sla.period import month_period
 
@@ -33,6 +33,7 @@ def export_command(ctx: click.Context, month: str, out_dir: Path) -> None:
     engine = make_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
     clock = SystemClock()
+    letterhead = Letterhead.of(settings)  # the same company and currency as the web's PDF
     written: list[Path] = []
     try:
         with session_scope(factory) as session:
@@ -43,7 +44,7 @@ def export_command(ctx: click.Context, month: str, out_dir: Path) -> None:
             for customer in bar:
                 with session_scope(factory) as session:
                     report = customer_report(session, customer, month, clock.now())
-                written += write_report_files(report, out_dir)
+                written += write_report_files(report, out_dir, letterhead)
         archive = write_zip(out_dir / f"sla-reports-{month}.zip", written)
     finally:
         engine.dispose()

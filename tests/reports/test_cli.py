@@ -20,9 +20,10 @@ from tests.reports.builders import EU, US, add_customer, insert_rollups
 MONTH = "2024-02"  # long past whatever the wall clock says: the command reads it
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *args: str, config: Path | None = None,
+        ) -> tuple[int, str, str]:
     try:
-        main(["sla", "export", *args])
+        main([*(["--config", str(config)] if config else []), "sla", "export", *args])
         status = 0
     except SystemExit as done:
         status = done.code if isinstance(done.code, int) else 1
@@ -86,3 +87,23 @@ def test_the_export_command_sits_in_the_sla_group(capsys: pytest.CaptureFixture[
     assert status == 0
     assert out.startswith("Usage: bellwether sla export [OPTIONS]")
     assert "--month" in out
+
+
+def test_the_pdf_carries_the_configured_letterhead_as_the_webs_does(
+        fresh_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The company name and currency come from the config file (`Letterhead.of`), as in the
+    PDF the report page serves, not the defaults (Bellwether, USD)."""
+    seed(fresh_engine)
+    monkeypatch.setenv("BELLWETHER_DATABASE_URL",
+                       fresh_engine.url.render_as_string(hide_password=False))
+    config = tmp_path / "bellwether.toml"
+    config.write_text('status_title = "Example Ltd"\ncurrency = "EUR"\n')
+    out_dir = tmp_path / "out"
+    status, _, err = run(capsys, "--month", MONTH, "--out", str(out_dir), config=config)
+    assert status == 0, err
+    pdf = (out_dir / f"acme-shops-1-{MONTH}.pdf").read_bytes()
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert f"Example Ltd: SLA report for Acme Shops, {MONTH}" in text
+    assert "Monthly fee 1,000.00 EUR" in text
+    assert "USD" not in text
