@@ -100,13 +100,15 @@ def notices_for(event: Event, audience: Sequence[Audience], env: Environment, li
 
 
 def confirmation_notice(subscriber_id: int, address: str, env: Environment, links: Links,
-                        base_url: str, regions: Sequence[str]) -> Notice:
-    """The double opt-in email: nothing else is sent before its link is followed."""
+                        base_url: str, regions: Sequence[str], asked_at: datetime) -> Notice:
+    """The double opt-in email: nothing else is sent before its link is followed. One per
+    request (`asked_at`, the subscriber's `created_at`): subscribing again resends it."""
     confirm = f"{base_url}/subscribe/confirm/{links.make('confirm', subscriber_id, address)}"
     context = {"confirm_url": confirm, "regions": regions}
     payload = {"subscriber_id": subscriber_id, "subject": "Confirm your status subscription",
                "text": env.get_template("email/confirm.txt").render(**context),
                "html": env.get_template("email/confirm.html").render(**context)}
-    return Notice(key=f"email:confirm:subscriber-{subscriber_id}", channel="email",
+    return Notice(key=f"email:confirm:subscriber-{subscriber_id}:{int(asked_at.timestamp())}",
+                  channel="email",
                   recipient=address, event_type="subscription.confirm", payload=payload,
                   ordering_key=f"subscriber-{subscriber_id}")

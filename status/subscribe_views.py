@@ -3,12 +3,15 @@ one-click unsubscribe. Thin views: parse, call the store, answer."""
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from alerts.outbox import enqueue
+from alerts.senders.webhook import is_private_address
 from commerce.catalog import SERVICES
 from core.errors import BellwetherError
 from core.openapi import operation
@@ -21,6 +24,8 @@ from status.render import environment
 from status.subscriptions import (
     CONFIRM_MAX_AGE_S,
     KINDS,
+    RESEND_INTERVAL,
+    ConfirmationSentRecently,
     InvalidSubscription,
     check_email,
     check_scopes,
@@ -49,9 +54,32 @@ def _limiter() -> SlidingWindowLimiter:
     return limiter
 
 
+def refuse_private_webhook(url: str) -> None:
+    """Refuse a webhook whose host is, or resolves to, a private or loopback address: the
+    sender refuses those at every delivery (unless `allow_private_webhooks` is set), so it
+    would never hear a thing. A name that does not resolve right now is accepted; delivery
+    resolves it again each time and records why it failed."""
+    if current_runtime().settings.extra.get("allow_private_webhooks"):
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return
+    private = [str(info[4][0]) for info in infos if is_private_address(str(info[4][0]))]
+    if private:
+        where = host if host == private[0] else f"{host} ({private[0]})"
+        raise InvalidSubscription(
+            f"{where} is a private or loopback address, which Bellwether never delivers "
+            "to: this webhook would receive nothing. Use a URL reachable from the internet")
+
+
 def _subscribe(kind: str, address: str, regions: list[str], components: list[str],
                ) -> dict[str, Any]:
-    """Check, store and (for email) send the confirmation, in one transaction."""
+    """Check, store and (for email) send the confirmation, in one transaction; a pending
+    address gets a new confirmation link (ConfirmationSentRecently when asked too soon)."""
     wait = _limiter().attempt(request.remote_addr or "unknown")
     if wait is not None:
         raise TooManyRequests(f"too many subscriptions from your address; try again in "
@@ -61,13 +89,16 @@ def _subscribe(kind: str, address: str, regions: list[str], components: list[str
         raise InvalidSubscription("'kind' must be email or webhook")
     address = check_email(address) if kind == "email" else check_webhook_url(address)
     scopes = check_scopes(regions, components, runtime.settings.regions, SERVICES)
+    if kind == "webhook":
+        refuse_private_webhook(address)
     session = request_session()
     now = runtime.clock.now()
     subscriber, secret = subscribers_store.create_subscriber(session, kind, address, scopes, now)
     if kind == "email":
         enqueue(session, [confirmation_notice(
             subscriber.id, address, environment(), links_for(runtime.settings, runtime.clock),
-            runtime.settings.effective_public_url, sorted({s.region for s in scopes}))], now)
+            runtime.settings.effective_public_url, sorted({s.region for s in scopes}),
+            subscriber.created_at)], now)
     session.commit()
     return {"id": subscriber.id, "kind": kind, "address": address,
             "status": "active" if subscriber.confirmed_at else "pending_confirmation",
@@ -99,11 +130,12 @@ def subscribe_post() -> Response:
     try:
         result = _subscribe(request.form.get("kind", "email"), request.form.get("address", ""),
                             regions, components)
-    except InvalidSubscription as exc:
-        return _render("subscribe.html", status=400, error=exc.detail,
+    except (InvalidSubscription, ConfirmationSentRecently) as exc:
+        return _render("subscribe.html", status=exc.status, error=exc.detail,
                        chosen_regions=regions, chosen_components=components,
                        address=request.form.get("address", ""))
-    return _render("subscribed.html", status=201, result=result)
+    return _render("subscribed.html", status=201, result=result,
+                   resend_minutes=int(RESEND_INTERVAL.total_seconds()) // 60)
 
 
 @bp.post("/api/v1/subscribers")

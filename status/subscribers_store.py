@@ -12,19 +12,24 @@ from sqlalchemy.orm import Session, selectinload
 
 from status.models import Subscriber, SubscriberScope
 from status.notify import Audience
-from status.subscriptions import BadLink, InvalidSubscription, Scope
+from status.subscriptions import BadLink, InvalidSubscription, Scope, check_resend
 
 
 def create_subscriber(session: Session, kind: str, address: str, scopes: Sequence[Scope],
                       now: datetime) -> tuple[Subscriber, str | None]:
     """A new subscriber; webhooks get a signing secret (returned once), emails wait for
-    confirmation. Subscribing an address again starts over rather than duplicating it."""
+    confirmation. Subscribing a pending address again starts over rather than duplicating
+    it: new scopes, and `created_at` set to now, which is when its newest confirmation link
+    was asked for (ConfirmationSentRecently within RESEND_INTERVAL of the last one)."""
     existing = session.scalar(select(Subscriber).where(
         Subscriber.kind == kind, Subscriber.address == address,
-        Subscriber.unsubscribed_at.is_(None)))
+        Subscriber.unsubscribed_at.is_(None)).with_for_update())
     if existing is not None and existing.confirmed_at is not None:
         raise InvalidSubscription(f"{address} is subscribed already; use the manage link "
                                   "from any notice to change it")
+    if existing is not None:
+        check_resend(address, existing.created_at, now)
+        existing.created_at = now
     subscriber = existing or Subscriber(kind=kind, address=address, created_at=now)
     secret = secrets.token_urlsafe(32) if kind == "webhook" else None
     subscriber.secret = secret

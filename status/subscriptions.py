@@ -3,6 +3,10 @@
 Links are signed with the instance's secret key: a confirmation link expires (double
 opt-in), manage and unsubscribe links do not, and none can be forged or moved to another
 subscriber.
+
+Subscribing a pending address again sends a new confirmation link, at most once per
+`RESEND_INTERVAL`; the links sent before stay valid until each expires (they are signed,
+not stored), so a lost or expired link never locks an address out.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
@@ -18,6 +23,9 @@ from core.clock import Clock
 from core.errors import BellwetherError
 
 CONFIRM_MAX_AGE_S = 48 * 3600
+#: How often a pending address may be sent a new confirmation link (asking again sooner is
+#: refused, so the form cannot be used to flood someone's inbox).
+RESEND_INTERVAL = timedelta(minutes=10)
 KINDS = ("email", "webhook")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
                     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -26,6 +34,11 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
 
 class InvalidSubscription(BellwetherError):
     code = "invalid_subscription"
+
+
+class ConfirmationSentRecently(BellwetherError):
+    status = 429
+    code = "confirmation_sent_recently"
 
 
 class BadLink(BellwetherError):
@@ -51,6 +64,24 @@ def check_webhook_url(url: str) -> str:
     if parts.username or parts.password:
         raise InvalidSubscription("a webhook URL must not carry credentials")
     return url
+
+
+def check_resend(address: str, last_sent: datetime, now: datetime) -> None:
+    """Refuse a new confirmation link for `address` sooner than RESEND_INTERVAL after the
+    last one, saying when to ask again.
+
+    >>> from datetime import UTC
+    >>> sent = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+    >>> check_resend("a@b.test", sent, sent + RESEND_INTERVAL) is None
+    True
+    """
+    wait = last_sent + RESEND_INTERVAL - now
+    if wait > timedelta(0):
+        minutes = -(-int(wait.total_seconds()) // 60)
+        raise ConfirmationSentRecently(
+            f"a confirmation link was sent to {address} at {last_sent:%H:%M} UTC and is "
+            f"valid for {CONFIRM_MAX_AGE_S // 3600} hours; check your inbox and spam folder, "
+            f"or ask for a new link in {minutes} min")
 
 
 @dataclass(frozen=True, slots=True)

@@ -318,3 +318,112 @@ def test_maintenance_notices_reach_region_and_component_subscribers_once(
         ("region@x.test", "[in progress] Import upgrade"),
         ("region@x.test", "[scheduled] Import upgrade"),
     ]
+
+
+def confirmation_links(smtp: SmtpServer, address: str) -> list[str]:
+    return [link_in(body_of(m.message, "plain"), "/subscribe/confirm/") for m in smtp.mails
+            if m.rcpt_tos == (address,)]
+
+
+def subscribe(client: FlaskClient, address: str, region: str = "europe-west1.gcp",
+              ) -> tuple[int, dict[str, str]]:
+    answer = client.post("/api/v1/subscribers", json={
+        "kind": "email", "address": address, "regions": [region]})
+    body: dict[str, str] = answer.get_json()
+    return answer.status_code, body
+
+
+def test_subscribing_a_pending_address_again_resends_its_link_at_most_every_ten_minutes(
+        site: Flask, smtp: SmtpServer) -> None:
+    clock: ManualClock = runtime_of(site).clock  # type: ignore[assignment]
+    client = site.test_client()
+    assert subscribe(client, "lost@x.test")[0] == 201
+    deliver(site)
+    status, refused = subscribe(client, "lost@x.test")
+    assert (status, refused["error"]) == (429, "confirmation_sent_recently")
+    assert "sent to lost@x.test at 12:00 UTC" in refused["detail"]
+    assert "ask for a new link in 10 min" in refused["detail"]
+    clock.advance(timedelta(minutes=9))
+    form = client.post("/subscribe", data={
+        "csrf_token": form_token(client), "kind": "email", "address": "lost@x.test",
+        "regions": ["us-central1.gcp"]})
+    assert form.status_code == 429
+    assert "ask for a new link in 1 min" in form.get_data(as_text=True)
+    assert deliver(site) == 0
+    clock.advance(timedelta(minutes=1))
+    again = client.post("/subscribe", data={
+        "csrf_token": form_token(client), "kind": "email", "address": "lost@x.test",
+        "regions": ["us-central1.gcp"]})
+    assert again.status_code == 201
+    assert "earlier links keep working" in again.get_data(as_text=True)
+    assert deliver(site) == 1
+    first, second = confirmation_links(smtp, "lost@x.test")
+    assert first != second
+    assert "us-central1.gcp" in body_of(smtp.mails[-1].message, "plain")
+    assert client.get(first).status_code == 200  # the earlier link still confirms
+    assert client.get(second).status_code == 200
+    with session_scope(runtime_of(site).session_factory) as session:
+        rows = session.scalars(select(Subscriber).where(Subscriber.address == "lost@x.test"))
+        [row] = list(rows)
+        assert row.confirmed_at is not None
+        assert [(s.region, s.component) for s in row.scopes] == [("us-central1.gcp", "")]
+    status, done = subscribe(client, "lost@x.test")
+    assert status == 400
+    assert "subscribed already" in done["detail"]
+
+
+def test_an_expired_link_does_not_lock_the_address_out(site: Flask, smtp: SmtpServer) -> None:
+    clock: ManualClock = runtime_of(site).clock  # type: ignore[assignment]
+    client = site.test_client()
+    assert subscribe(client, "late@x.test")[0] == 201
+    deliver(site)
+    clock.advance(timedelta(hours=49))
+    [expired] = confirmation_links(smtp, "late@x.test")
+    assert "expired" in client.get(expired).get_data(as_text=True)
+    assert subscribe(client, "late@x.test")[0] == 201
+    deliver(site)
+    fresh = confirmation_links(smtp, "late@x.test")[-1]
+    assert client.get(fresh).status_code == 200
+    open_incident(site, "europe-west1.gcp")
+    deliver(site)
+    assert str(smtp.mails[-1].message["Subject"]) == "[investigating] Orders failing"
+
+
+@pytest.fixture
+def strict_site(site: Flask) -> Iterator[Flask]:
+    """The same database, with the default `allow_private_webhooks` (off)."""
+    runtime = runtime_of(site)
+    app = create_app(replace(runtime.settings, extra={}), clock=runtime.clock)
+    yield app
+    runtime_of(app).engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "https://localhost/hook",
+                                 "http://10.1.2.3/hook", "http://[::1]:9000/",
+                                 "http://169.254.169.254/latest/meta-data",
+                                 "http://192.168.0.10/hook"])
+def test_a_webhook_to_a_private_address_is_refused_when_subscribing(
+        strict_site: Flask, url: str) -> None:
+    client = strict_site.test_client()
+    answer = client.post("/api/v1/subscribers", json={
+        "kind": "webhook", "address": url, "regions": ["europe-west1.gcp"]})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "invalid_subscription"
+    assert "private or loopback address" in answer.get_json()["detail"]
+    form = client.post("/subscribe", data={
+        "csrf_token": form_token(client), "kind": "webhook", "address": url,
+        "regions": ["europe-west1.gcp"]})
+    page = form.get_data(as_text=True)
+    assert form.status_code == 400
+    assert "Webhook subscribed" not in page
+    assert "private or loopback address" in page
+    with session_scope(runtime_of(strict_site).session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
+
+
+def test_a_webhook_to_a_public_address_is_accepted(strict_site: Flask) -> None:
+    answer = strict_site.test_client().post("/api/v1/subscribers", json={
+        "kind": "webhook", "address": "https://93.184.215.14/hook",
+        "regions": ["europe-west1.gcp"]})
+    assert answer.status_code == 201
+    assert answer.get_json()["status"] == "active"
