@@ -20,6 +20,7 @@ from alerts.dispatch import (
     PAGES_ONLY,
     Dispatcher,
 )
+from alerts.pagerduty_timeline import follow_up_resolves
 from alerts.senders import build_senders
 from core.scheduler import Job, JobContext
 
@@ -68,9 +69,17 @@ def dispatch_once(ctx: JobContext) -> int:
     return attempted + lanes.notices.run_once(ctx.session_factory, ctx.clock)
 
 
+def follow_up_pagerduty(ctx: JobContext) -> int:
+    """Say on the timeline when probes still see an outage PagerDuty was told is resolved
+    (alerts.pagerduty_timeline); how many PagerDuty resolves were followed up."""
+    return follow_up_resolves(ctx.session_factory, ctx.clock.now(), ctx.settings)
+
+
 JOBS = (
     Job("alerts.pages", PAGES_EVERY, page_once,
         "send PagerDuty events (the outbox's page lane) ahead of everything else"),
     Job("alerts.dispatch", timedelta(seconds=1), dispatch_once,
         "deliver due outbox rows: PagerDuty events first, then emails and webhooks"),
+    Job("alerts.pagerduty_followup", timedelta(seconds=2), follow_up_pagerduty,
+        "note on the timeline when probes still see an outage resolved in PagerDuty"),
 )

@@ -44,3 +44,26 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PagerDutyEvent(Base):
+    """A PagerDuty V3 webhook event, kept by its id so a redelivery is recorded once.
+
+    `outcome` says what came of it: `recorded` on the incident's timeline, `ignored` (with
+    the reason in `note`), or `watching`: a resolve made in PagerDuty while Bellwether's
+    incident is open, until an evaluation of the incident follows it up (then `followed`).
+    """
+
+    __tablename__ = "pagerduty_events"
+    __table_args__ = (Index("ix_pagerduty_events_outcome", "outcome", "received_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(default=None)
+    pd_incident: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Who did it in PagerDuty (the event's agent), for the follow-up note.
+    agent: Mapped[str] = mapped_column(String(200), default="")
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(500), default="")

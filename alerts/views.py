@@ -10,12 +10,22 @@ from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import func, or_, select
 
 from alerts.models import OutboxRow
+from alerts.pagerduty_inbound import (
+    SIGNATURE_HEADER,
+    MalformedEvent,
+    max_age,
+    parse_event,
+    signed_by,
+    too_old_or_new,
+    webhook_secrets,
+)
+from alerts.pagerduty_timeline import record_event
 from core.config import Settings
-from core.errors import BellwetherError
+from core.errors import BellwetherError, Unauthorized, Unavailable
 from core.login import require_user
 from core.models import Role
 from core.openapi import operation
-from core.web import current_runtime, request_session, require_role
+from core.web import current_runtime, json_body, request_session, require_role
 from status.models import Subscriber
 
 bp = Blueprint("alerts", __name__)
@@ -112,6 +122,54 @@ def paging() -> Any:
         "notice_settle_s": notice_settle(settings).total_seconds(),
         "notice_interval_s": notice_interval(settings).total_seconds(),
         "incident_reopen_s": reopen_window(settings).total_seconds()})
+
+
+#: What a PagerDuty V3 webhook body must look like (the rest is PagerDuty's to add).
+PAGERDUTY_EVENT = {"type": "object", "required": ["event"], "properties": {"event": {
+    "type": "object", "required": ["id", "event_type", "occurred_at"],
+    "properties": {"id": {"type": "string"}, "event_type": {"type": "string"},
+                   "occurred_at": {"type": "string"}}}}}
+PAGERDUTY_RECEIPT = {"type": "object", "required": ["event_id", "outcome"], "properties": {
+    "event_id": {"type": "string"},
+    "outcome": {"type": "string",
+                "enum": ["recorded", "watching", "ignored", "duplicate"]},
+    "incident_id": {"type": "integer", "nullable": True}, "reason": {"type": "string"}}}
+
+
+@bp.post("/api/v1/integrations/pagerduty")
+@operation(body=PAGERDUTY_EVENT, responses={202: PAGERDUTY_RECEIPT}, tags=("alerts",))
+def pagerduty_webhook() -> Any:
+    """PagerDuty V3 webhooks, authenticated by X-PagerDuty-Signature (not a bearer token):
+    acknowledgements, reassignments and resolutions made in PagerDuty, on the incident's
+    timeline for on-call.
+
+    Unsigned or wrongly signed: 401; signed but no secret configured: 503; an event older
+    than the replay window: 400; anything else 202, saying what came of it (an event type
+    not followed is ignored, a redelivered event id is a duplicate).
+    """
+    runtime = current_runtime()
+    header = request.headers.get(SIGNATURE_HEADER, "")
+    if not header:
+        raise Unauthorized(f"unsigned: PagerDuty signs every V3 webhook ({SIGNATURE_HEADER})")
+    secrets = webhook_secrets(runtime.settings)
+    if not secrets:
+        raise Unavailable("PagerDuty webhooks are off: set pagerduty_webhook_secret "
+                          "in the config file to the subscription's secret")
+    if not signed_by(request.get_data(cache=True), header, secrets):
+        raise Unauthorized(f"no {SIGNATURE_HEADER} signature matches this body")
+    try:
+        event = parse_event(json_body())
+    except MalformedEvent as exc:
+        raise BellwetherError(str(exc), code="malformed_event") from None
+    now = runtime.clock.now()
+    stale = too_old_or_new(event.occurred_at, now, max_age(runtime.settings))
+    if stale:
+        raise BellwetherError(stale, code="stale_event")
+    session = request_session()
+    receipt = record_event(session, event, now, runtime.settings)
+    session.commit()
+    return jsonify({"event_id": event.id, "outcome": receipt.outcome,
+                    "incident_id": receipt.incident_id, "reason": receipt.reason}), 202
 
 
 def failing_subscribers() -> list[Subscriber]:
