@@ -363,6 +363,16 @@ def record_state(session: Session, component: str, region: str, evaluation: Eval
     return changed
 
 
+def state_marker(session: Session) -> tuple[int, int | None, datetime | None]:
+    """Changes whenever a live state or its reason does: how many pairs have one, the
+    newest state change, the newest stored evaluation (cheap: the change history's primary
+    key and a scan of one row per pair)."""
+    count, newest = session.execute(
+        select(func.count(), func.max(ComponentState.evaluated_at))).one()
+    last_change = session.scalar(select(func.max(StateChange.id)))
+    return int(count), last_change, newest
+
+
 def agents(session: Session) -> list[Agent]:
     """Every remote agent that ever sent a heartbeat (the ingest views record them)."""
     return list(session.scalars(select(Agent).order_by(Agent.name)))
