@@ -20,7 +20,7 @@ from core.web import current_runtime, request_session
 from status import actions, store
 from status.declared import AFFECTED_STATES, parse_declaration, parse_take_over, parse_update
 from status.incidents import TRANSACTION, Impact, IncidentStatus, format_duration
-from status.maintenance import parse_window, phase
+from status.maintenance import NOTICE, InvalidMaintenance, earliest_start, parse_window, phase
 
 bp = Blueprint("status_admin", __name__, url_prefix="/admin")
 COMPONENTS = (*SERVICES, TRANSACTION)
@@ -152,14 +152,23 @@ def take_over(incident_id: int) -> Any:
     return _to_incident(incident_id)
 
 
+def _maintenance_page(error: str | None = None, form: MultiDict[str, str] | None = None,
+                      ) -> tuple[str, int]:
+    """The windows not over yet and the form, with what was refused and the input kept."""
+    now = current_runtime().clock.now()
+    windows = store.upcoming_windows(request_session(), now)
+    html = render_template("admin/maintenance.html", windows=windows, now=now, phase=phase,
+                           components=COMPONENTS, regions=current_runtime().settings.regions,
+                           earliest=earliest_start(now), notice_days=NOTICE.days,
+                           error=error, form=form or MultiDict())
+    return html, 400 if error else 200
+
+
 @bp.get("/maintenance")
 @require_user(Role.SUPPORT)
 def maintenance() -> Any:
     """Maintenance windows not over yet, and the form to schedule one."""
-    now = current_runtime().clock.now()
-    windows = store.upcoming_windows(request_session(), now)
-    return render_template("admin/maintenance.html", windows=windows, now=now, phase=phase,
-                           components=COMPONENTS, regions=current_runtime().settings.regions)
+    return _maintenance_page()
 
 
 def _utc_input(raw: str | None) -> str | None:
@@ -179,7 +188,10 @@ def schedule_maintenance() -> Any:
             "starts_at": _utc_input(form.get("starts_at")),
             "ends_at": _utc_input(form.get("ends_at")),
             "components": form.getlist("components"), "regions": form.getlist("regions")}
-    window = parse_window(body, runtime.settings.regions, now)
+    try:
+        window = parse_window(body, runtime.settings.regions, now)
+    except InvalidMaintenance as exc:
+        return _maintenance_page(exc.detail, form)
     session = request_session()
     actions.schedule_maintenance(session, window, _user().id, now)
     session.commit()

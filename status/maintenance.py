@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.errors import BellwetherError
@@ -16,9 +16,14 @@ from sla.model import MaintenanceWindow
 from status.declared import COMPONENT_NAME, text
 
 MAX_LENGTH = timedelta(days=7)
-#: How far in the past a window may begin: maintenance excludes SLA minutes, so a window
-#: cannot be laid over an outage after the fact; a few minutes allow for "starting now".
-MAX_BACKDATE = timedelta(minutes=5)
+#: The SLA spec (docs/reference/sla-spec.md, "Facts it is built on"): planned servicing is
+#: announced at least seven days ahead on the status page, and only such windows are
+#: excluded from the SLA. A window with less notice is refused; urgent work is an incident,
+#: whose minutes count as downtime.
+NOTICE = timedelta(days=7)
+#: Clock skew between the caller and the server (and a form's whole minutes) forgiven on
+#: both checks; never enough to lay a window over minutes that have been measured.
+CLOCK_SKEW = timedelta(minutes=1)
 MAX_SCOPES = 500
 
 
@@ -151,15 +156,41 @@ def _names(raw: Any, key: str, allowed: Collection[str] | None) -> tuple[str, ..
     return tuple(sorted(set(raw)))
 
 
+def earliest_start(now: datetime) -> datetime:
+    """The earliest start a window scheduled at `now` may have (NOTICE ahead)."""
+    return now + NOTICE
+
+
+def check_notice(start: datetime, now: datetime) -> None:
+    """Refuse a start in the past, or one announced with less than NOTICE (spec: planned
+    servicing is announced seven days ahead), saying what would be accepted.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    >>> check_notice(now + timedelta(days=7), now) is None
+    True
+    """
+    if start < now - CLOCK_SKEW:
+        raise InvalidMaintenance(
+            f"'starts_at' ({start.astimezone(UTC):%Y-%m-%d %H:%M} UTC) lies in the past; "
+            "maintenance cannot be scheduled after the fact, nor cover minutes already "
+            "measured", code="maintenance_in_the_past")
+    if start < earliest_start(now) - CLOCK_SKEW:
+        raise InvalidMaintenance(
+            f"maintenance must be announced at least {NOTICE.days} days ahead (the SLA "
+            "excludes only planned servicing announced that early); the earliest start now "
+            f"is {earliest_start(now).astimezone(UTC):%Y-%m-%d %H:%M} UTC. Work that cannot "
+            "wait is declared as an incident, and its minutes count as downtime",
+            code="maintenance_short_notice")
+
+
 def parse_window(body: Mapping[str, Any], regions: Collection[str], now: datetime,
                  ) -> WindowInput:
     """A window from a JSON-like body, or InvalidMaintenance saying what to fix."""
     start, end = _time(body, "starts_at"), _time(body, "ends_at")
     if end <= start:
         raise InvalidMaintenance("'ends_at' must be after 'starts_at'")
-    if start < now - MAX_BACKDATE:
-        raise InvalidMaintenance("'starts_at' lies in the past; maintenance cannot be "
-                                 "scheduled after the fact")
+    check_notice(start, now)
     if end - start > MAX_LENGTH:
         raise InvalidMaintenance("a maintenance window lasts at most 7 days")
     window = WindowInput(

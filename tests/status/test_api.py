@@ -183,8 +183,8 @@ def test_maintenance_is_scheduled_listed_and_cancelled(api: FlaskClient,
                                                        support: dict[str, str],
                                                        app_engine: Engine) -> None:
     body = {"title": "Database upgrade", "message": "Orders may be slow.",
-            "starts_at": (START + timedelta(days=1)).isoformat(),
-            "ends_at": (START + timedelta(days=1, hours=2)).isoformat(),
+            "starts_at": (START + timedelta(days=8)).isoformat(),
+            "ends_at": (START + timedelta(days=8, hours=2)).isoformat(),
             "components": ["orders"], "regions": [EU]}
     created = api.post("/api/v1/maintenance", headers=support, json=body)
     assert created.status_code == 201

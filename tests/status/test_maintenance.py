@@ -74,8 +74,8 @@ def test_phases_follow_the_clock() -> None:
         "scheduled", "in_progress", "completed"]
 
 
-GOOD: dict[str, Any] = {"title": "DB upgrade", "starts_at": "2026-10-02T02:00:00Z",
-                        "ends_at": "2026-10-02T03:00:00+00:00", "components": ["orders"],
+GOOD: dict[str, Any] = {"title": "DB upgrade", "starts_at": "2026-10-09T02:00:00Z",
+                        "ends_at": "2026-10-09T03:00:00+00:00", "components": ["orders"],
                         "regions": [EU]}
 
 
@@ -88,9 +88,12 @@ def test_a_window_input_becomes_scopes() -> None:
 
 @pytest.mark.parametrize(("change", "complaint"), [
     ({"starts_at": "tomorrow"}, "not an ISO 8601 time"),
-    ({"starts_at": "2026-10-02T02:00:00"}, "needs a time zone"),
-    ({"ends_at": "2026-10-02T01:00:00Z"}, "after 'starts_at'"),
+    ({"starts_at": "2026-10-09T02:00:00"}, "needs a time zone"),
+    ({"ends_at": "2026-10-09T01:00:00Z"}, "after 'starts_at'"),
     ({"starts_at": "2026-09-30T00:00:00Z"}, "in the past"),
+    ({"starts_at": "2026-10-01T11:58:00Z"}, "in the past"),
+    ({"starts_at": "2026-10-01T12:00:00Z"}, "at least 7 days ahead"),
+    ({"starts_at": "2026-10-08T11:58:00Z"}, "earliest start now is 2026-10-08 12:00 UTC"),
     ({"ends_at": "2026-10-20T00:00:00Z"}, "at most 7 days"),
     ({"regions": ["mars-1"]}, "unknown region"),
     ({"components": "orders"}, "must be a list"),
@@ -99,3 +102,21 @@ def test_a_window_input_becomes_scopes() -> None:
 def test_bad_windows_say_what_to_fix(change: dict[str, Any], complaint: str) -> None:
     with pytest.raises(InvalidMaintenance, match=complaint):
         parse_window({**GOOD, **change}, (EU, US), START)
+
+
+def test_a_window_needs_seven_days_notice_less_a_minute_of_clock_skew() -> None:
+    """The spec excludes planned servicing announced seven days ahead; a started outage can
+    never be covered after the fact (an earlier start is refused as in the past)."""
+    week = START + timedelta(days=7)
+    for start in (week, week - timedelta(seconds=59), week + timedelta(days=3)):
+        body = {**GOOD, "starts_at": start.isoformat(),
+                "ends_at": (start + HOUR).isoformat()}
+        assert parse_window(body, (EU,), START).start == start
+    with pytest.raises(InvalidMaintenance) as short:
+        parse_window({**GOOD, "starts_at": (START + timedelta(days=6)).isoformat(),
+                      "ends_at": (START + timedelta(days=6) + HOUR).isoformat()}, (EU,), START)
+    assert short.value.code == "maintenance_short_notice"
+    with pytest.raises(InvalidMaintenance) as past:
+        parse_window({**GOOD, "starts_at": (START - timedelta(minutes=2)).isoformat(),
+                      "ends_at": (START + HOUR).isoformat()}, (EU,), START)
+    assert past.value.code == "maintenance_in_the_past"

@@ -20,7 +20,7 @@ from tests.status.conftest import EU, START, csrf_token_of, log_in
 User = Callable[[Role], tuple[int, str, str]]
 PERSONAS = ("anonymous", "support", "account_manager", "admin")
 ALLOWED = {"support", "admin"}
-FUTURE = START + timedelta(days=2)
+FUTURE = START + timedelta(days=8)  # maintenance needs 7 days' notice
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ ENDPOINTS = (
     Endpoint("POST", "/admin/incidents/{incident}/resolve", {"body": "done"}),
     Endpoint("POST", "/admin/incidents/{incident}/take-over", {"title": "t", "message": "m"}),
     Endpoint("GET", "/admin/maintenance"),
-    Endpoint("POST", "/admin/maintenance", {**WINDOW, "starts_at": "2026-10-03T12:00",
-                                            "ends_at": "2026-10-03T13:00"}),
+    Endpoint("POST", "/admin/maintenance", {**WINDOW, "starts_at": "2026-10-09T12:00",
+                                            "ends_at": "2026-10-09T13:00"}),
     Endpoint("POST", "/admin/maintenance/{window}/cancel"),
 )
 

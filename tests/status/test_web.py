@@ -123,13 +123,13 @@ def test_maintenance_by_form_is_shown_escaped_and_can_be_cancelled(
         api: FlaskClient, csrf: str, app_engine: Engine) -> None:
     response = api.post("/admin/maintenance", data={
         "csrf_token": csrf, "title": f"Upgrade {SCRIPT}", "message": "",
-        "starts_at": "2026-10-05T02:00", "ends_at": "2026-10-05T03:00",
+        "starts_at": "2026-10-09T02:00", "ends_at": "2026-10-09T03:00",
         "components": ["orders", "carts"], "regions": [EU]})
     assert response.status_code == 303
     with session_scope(make_session_factory(app_engine)) as session:
         window = session.scalars(select(Maintenance).order_by(Maintenance.id.desc())).first()
         assert window is not None
-        assert window.starts_at.isoformat() == "2026-10-05T02:00:00+00:00"
+        assert window.starts_at.isoformat() == "2026-10-09T02:00:00+00:00"
         assert sorted((s.component, s.region) for s in window.scopes) == [
             ("carts", EU), ("orders", EU)]
         window_id = window.id
