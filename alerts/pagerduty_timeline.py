@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,8 @@ def record_event(session: Session, event: InboundEvent, now: datetime,
     2. Claim the event id (insert, on conflict nothing): a redelivery, or the same event
        arriving twice at once, finds it taken and changes nothing.
     3. Write the internal update on the incident (locked on PostgreSQL); a resolve of an
-       incident still open waits for its next evaluation (`watching`).
+       incident still open waits for its next evaluation (`watching`), until PagerDuty
+       reopens that incident.
     """
     reason = ignored_because(event)
     incident = None
@@ -76,6 +77,11 @@ def record_event(session: Session, event: InboundEvent, now: datetime,
         return Receipt(IGNORED, incident_id, reason or "")
     status_store.add_update(session, incident, incident.status, note, now, settings,
                             automatic=True, notify=False, internal=True)
+    if event.event_type == "incident.reopened" and event.pd_incident:
+        # Open in PagerDuty again: its earlier resolve no longer needs saying.
+        session.execute(update(PagerDutyEvent).where(
+            PagerDutyEvent.outcome == WATCHING, PagerDutyEvent.pd_incident == event.pd_incident)
+            .values(outcome=FOLLOWED))
     return Receipt(outcome, incident_id)
 
 
@@ -101,22 +107,28 @@ def follow_up_resolves(factory: SessionFactory, now: datetime, settings: Setting
     An incident resolved here (or gone) closes the matter silently. An incident the incident
     job saw failing after the resolve arrived (`last_bad_at` later than it) gets one internal
     note naming what still fails. Otherwise the resolve waits for the next evaluation. Event
-    rows older than `KEEP` are dropped on the way.
+    rows older than `KEEP` are dropped on the way. A quiet pass is one read.
     """
     with read_scope(factory) as session:
-        waiting = session.scalar(select(PagerDutyEvent.event_id)
-                                 .where(PagerDutyEvent.outcome == WATCHING).limit(1))
-    if waiting is None:
-        return _prune(factory, now)
+        waiting, old = session.execute(select(
+            select(PagerDutyEvent.event_id).where(PagerDutyEvent.outcome == WATCHING)
+            .limit(1).scalar_subquery(),
+            select(PagerDutyEvent.event_id).where(PagerDutyEvent.received_at < now - KEEP,
+                                                  PagerDutyEvent.outcome != WATCHING)
+            .limit(1).scalar_subquery())).one()
+    if waiting is None and old is None:
+        return 0
     followed = 0
     with session_scope(factory) as session:
-        rows = _watching(session)
         by_incident: dict[int, list[PagerDutyEvent]] = defaultdict(list)
-        for row in rows:
+        for row in _watching(session):
             by_incident[row.incident_id or 0].append(row)
         for incident_id, resolves in by_incident.items():
             followed += _follow_up(session, incident_id, resolves, now, settings)
-    return followed + _prune(factory, now)
+        if old is not None:
+            session.execute(delete(PagerDutyEvent).where(
+                PagerDutyEvent.received_at < now - KEEP, PagerDutyEvent.outcome != WATCHING))
+    return followed
 
 
 def _watching(session: Session) -> list[PagerDutyEvent]:
@@ -130,6 +142,7 @@ def _watching(session: Session) -> list[PagerDutyEvent]:
 
 def _follow_up(session: Session, incident_id: int, resolves: list[PagerDutyEvent],
                now: datetime, settings: Settings) -> int:
+    """One incident's waiting resolves: closed, noted, or left for a later evaluation."""
     try:
         incident = status_store.get_incident(session, incident_id, for_update=True)
     except NotFound:
@@ -139,7 +152,7 @@ def _follow_up(session: Session, incident_id: int, resolves: list[PagerDutyEvent
             row.outcome = FOLLOWED
         return len(resolves)
     first = resolves[0]
-    # Read from the incident status' job keeps: when an evaluation last saw it failing.
+    # The incident job stamps last_bad_at on every evaluation that sees the failure.
     last_bad: datetime | None = incident.last_bad_at
     if last_bad is None or last_bad <= max(row.received_at for row in resolves):
         return 0
@@ -151,16 +164,3 @@ def _follow_up(session: Session, incident_id: int, resolves: list[PagerDutyEvent
     for row in resolves:
         row.outcome = FOLLOWED
     return len(resolves)
-
-
-def _prune(factory: SessionFactory, now: datetime) -> int:
-    """Drop event rows past `KEEP` (never one still watching); 0 (nothing followed)."""
-    with read_scope(factory) as session:
-        old = session.scalar(select(PagerDutyEvent.event_id)
-                             .where(PagerDutyEvent.received_at < now - KEEP,
-                                    PagerDutyEvent.outcome != WATCHING).limit(1))
-    if old is not None:
-        with session_scope(factory) as session:
-            session.execute(delete(PagerDutyEvent).where(
-                PagerDutyEvent.received_at < now - KEEP, PagerDutyEvent.outcome != WATCHING))
-    return 0

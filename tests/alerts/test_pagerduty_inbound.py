@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from alerts.jobs import follow_up_pagerduty
+from alerts.jobs import JOBS
 from alerts.models import PagerDutyEvent
 from alerts.pagerduty_inbound import (
     incident_id_of,
@@ -28,7 +28,7 @@ from app import create_app
 from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
-from core.scheduler import JobContext
+from core.scheduler import JobContext, find_job
 from core.servers import Listener
 from probes import store as probes_store
 from probes.evaluate import Evaluation, State
@@ -135,6 +135,11 @@ def timeline(ctx: JobContext, incident_id: int) -> list[tuple[bool, str]]:
 def notes(ctx: JobContext, incident_id: int) -> list[str]:
     return [body for internal, body in timeline(ctx, incident_id)
             if internal and body.startswith("[PagerDuty]")]
+
+
+def follow_up_pagerduty(ctx: JobContext) -> int:
+    """One pass of the follow-up job, found by name as the scheduler runs it."""
+    return find_job(JOBS, "alerts.pagerduty_followup").run(ctx)
 
 
 def stored_events(ctx: JobContext) -> dict[str, str]:
@@ -415,6 +420,23 @@ def test_a_resolve_in_pagerduty_followed_by_recovery_adds_nothing_more(
         assert status_store.get_incident(session, incident_id).resolved_at is not None
     assert len(notes(ctx, incident_id)) == 1
     assert stored_events(ctx) == {"ev-resolve-ok": "followed"}
+
+
+def test_a_resolve_reopened_in_pagerduty_is_not_followed_up(
+        ctx: JobContext, clock: ManualClock, live: Listener) -> None:
+    incident_id = open_outage(ctx, clock)
+    post(live, incident_event("ev-res", "incident.resolved", clock.now(), key(incident_id)))
+    clock.advance(timedelta(seconds=10))
+    reopened = post(live, incident_event("ev-reo", "incident.reopened", clock.now(),
+                                         key(incident_id)))
+    assert reopened.json()["outcome"] == "recorded"
+    clock.advance(timedelta(seconds=5))
+    track_incidents(ctx)  # still failing, but PagerDuty has the alert open again
+    assert follow_up_pagerduty(ctx) == 0
+    assert [n.split(".")[0] for n in notes(ctx, incident_id)] == [
+        "[PagerDuty] Resolved in PagerDuty by Tenex Engineer",
+        "[PagerDuty] Reopened in PagerDuty by Tenex Engineer"]
+    assert stored_events(ctx) == {"ev-res": "followed", "ev-reo": "recorded"}
 
 
 def test_a_resolve_of_an_incident_already_resolved_here_is_only_recorded(
