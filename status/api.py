@@ -13,7 +13,13 @@ from flask import Blueprint, g, jsonify, request
 from core.errors import BellwetherError
 from core.models import Role
 from core.openapi import operation
-from core.web import current_runtime, json_body, request_session, require_role
+from core.web import (
+    bearer_principal,
+    current_runtime,
+    json_body,
+    request_session,
+    require_role,
+)
 from status import actions, store
 from status.declared import AFFECTED_STATES, parse_declaration, parse_take_over, parse_update
 from status.incidents import Impact, IncidentStatus
@@ -53,8 +59,14 @@ LIST_QUERY = {"state": {"type": "string", "enum": ["open", "resolved", "all"]},
               "offset": {"type": "integer", "minimum": 0}}
 
 
-def incident_json(incident: Incident, *, with_updates: bool = True) -> dict[str, Any]:
-    """An incident as the API shows it: public fields, components, timeline figures."""
+def incident_json(incident: Incident, *, with_updates: bool = True,
+                  internal: bool = False) -> dict[str, Any]:
+    """An incident as the API shows it: public fields, components, timeline figures.
+
+    Internal updates (on-call notes: burn rates, PagerDuty acknowledgements naming people)
+    are listed, marked `internal`, only when `internal` is set (a support engineer or an
+    admin asked); everyone else sees the public story alone.
+    """
     body: dict[str, Any] = {
         "id": incident.id, "title": incident.title, "impact": incident.impact,
         "status": incident.status, "origin": incident.origin,
@@ -69,8 +81,9 @@ def incident_json(incident: Incident, *, with_updates: bool = True) -> dict[str,
     }
     if with_updates:
         body["updates"] = [{"id": u.id, "status": u.status, "body": u.body,
-                            "automatic": u.automatic, "created_at": u.created_at.isoformat()}
-                           for u in incident.updates]
+                            "automatic": u.automatic, "created_at": u.created_at.isoformat(),
+                            **({"internal": u.internal} if internal else {})}
+                           for u in incident.updates if internal or not u.internal]
     return body
 
 
@@ -107,8 +120,12 @@ def list_incidents() -> Any:
 @bp.get("/api/v1/incidents/<int:incident_id>")
 @operation(public=True, tags=("incidents",), responses={200: INCIDENT})
 def get_incident(incident_id: int) -> Any:
-    """One incident with its updates and timeline figures."""
-    return jsonify(incident_json(store.get_incident(request_session(), incident_id)))
+    """One incident with its updates and timeline figures; a support engineer's or an
+    admin's token also shows the internal (on-call) notes."""
+    caller = bearer_principal()
+    on_call = caller is not None and caller.role in (Role.SUPPORT, Role.ADMIN)
+    return jsonify(incident_json(store.get_incident(request_session(), incident_id),
+                                 internal=on_call))
 
 
 @bp.post("/api/v1/incidents")

@@ -213,3 +213,28 @@ def test_the_openapi_document_describes_the_endpoints(api: FlaskClient) -> None:
     assert "security" not in paths["/api/v1/incidents/{incident_id}"]["get"]
     assert {"/api/v1/incidents/{incident_id}/acknowledge", "/api/v1/maintenance",
             "/api/v1/maintenance/{window_id}/cancel"} <= set(paths)
+
+
+def test_internal_notes_reach_support_and_never_the_public(
+        api: FlaskClient, support: dict[str, str], app_engine: Engine) -> None:
+    """An on-call note (a burn rate, a PagerDuty acknowledgement naming a person) is
+    internal: the public API never shows it; a support engineer's token shows it marked."""
+    from core.config import Settings
+    from status import store
+
+    created = declare(api, support)
+    with session_scope(make_session_factory(app_engine)) as session:
+        incident = session.get(Incident, created["id"])
+        assert incident is not None
+        store.add_update(session, incident, "investigating",
+                         "Acknowledged in PagerDuty by Ada Lovelace", START, Settings(),
+                         notify=False, internal=True)
+    public = api.get(f"/api/v1/incidents/{created['id']}").get_json()["updates"]
+    assert [u["body"] for u in public] == [DECLARATION["message"]]
+    assert all("internal" not in u for u in public)
+    on_call = api.get(f"/api/v1/incidents/{created['id']}", headers=support).get_json()
+    notes = [u for u in on_call["updates"] if u["internal"]]
+    assert [u["body"] for u in notes] == ["Acknowledged in PagerDuty by Ada Lovelace"]
+    anonymous_with_a_bad_token = api.get(f"/api/v1/incidents/{created['id']}",
+                                         headers=bearer("bw_not_a_token")).get_json()
+    assert len(anonymous_with_a_bad_token["updates"]) == 1
