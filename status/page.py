@@ -24,12 +24,15 @@ STATE_WORDS = {
 #: every failure: it is never Operational, and never claims an outage either.
 _RANK = {"operational": 0, "under_maintenance": 1, "no_data": 2, "degraded_performance": 3,
          "partial_outage": 4, "major_outage": 5}
-_INDICATOR = {0: ("none", "All Systems Operational"),
-              1: ("maintenance", "Service Under Maintenance"),
-              2: ("minor", "Status Data Delayed"),
-              3: ("minor", "Minor Service Outage"), 4: ("major", "Partial System Outage"),
-              5: ("critical", "Major System Outage")}
-MONITORING = ("minor", "Monitoring a Recent Incident")
+#: What Statuspage calls a state in its public JSON: it has no word for "we cannot see it",
+#: so `no_data` counts as the mildest failure there (README, "Data delayed").
+STATUSPAGE_STATE = {"no_data": "degraded_performance"}
+#: Statuspage's top-level indicators, mildest first, and the description each incident impact
+#: gives the page when it is worse than what the components say (docs/statuspage.md).
+INDICATORS = ("none", "maintenance", "minor", "major", "critical")
+IMPACT_DESCRIPTION = {"minor": "Minor Service Outage", "major": "Partial System Outage",
+                      "critical": "Major System Outage"}
+ALL_OPERATIONAL = ("none", "All Systems Operational")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,10 @@ class ComponentView:
     since: datetime | None
     bars: tuple[DayBar, ...] = ()
     uptime_pct: float | None = None
+    #: When the page first knew the component, and when its shown status last changed
+    #: (Statuspage's `created_at` and `updated_at`); None before anything was recorded.
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -83,10 +90,15 @@ class ComponentView:
 
 @dataclass(frozen=True, slots=True)
 class UpdateView:
+    """A public update; `affected` holds (component, region, old status, new status) of the
+    components it reports on, `key` its id when the update is derived (maintenance steps)."""
+
     id: int
     status: str
     body: str
     created_at: datetime
+    affected: tuple[tuple[str, str, str, str], ...] = ()
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,10 @@ class IncidentView:
     scheduled_for: datetime | None = None
     scheduled_until: datetime | None = None
     origin: str = "declared"
+    #: When it was recorded (a maintenance: when it was scheduled), and when the trouble
+    #: began (an automatic incident's first failed check); None: `started_at`.
+    created_at: datetime | None = None
+    began_at: datetime | None = None
 
     @property
     def regions(self) -> frozenset[str]:
@@ -158,6 +174,8 @@ class StatusPage:
     indicator: str = "none"
     description: str = "All Systems Operational"
     extra: Mapping[str, object] = field(default_factory=dict)
+    #: Every region's components (an incident on a region page may name others).
+    all_components: tuple[ComponentView, ...] = ()
 
     @property
     def components(self) -> tuple[ComponentView, ...]:
@@ -180,37 +198,89 @@ def worst_state(states: Iterable[str]) -> str:
     return max(states, key=lambda s: _RANK.get(s, 0), default="operational")
 
 
-def indicator_for(states: Iterable[str], monitoring: bool = False) -> tuple[str, str]:
-    """Statuspage's overall indicator and description for a set of component states;
-    `monitoring` (an open incident watching a recovery) keeps an all-green page from
-    saying "All Systems Operational"."""
-    rank = _RANK.get(worst_state(states), 0)
-    if rank == 0 and monitoring:
-        return MONITORING
-    indicator, description = _INDICATOR[rank]
-    return ("none" if indicator == "maintenance" else indicator), description
+def _blend(states: Sequence[str]) -> tuple[str, str]:
+    """Statuspage's top-level status from its (non-group) components' statuses: one
+    component speaks for itself; with more, "all" and "some" read differently."""
+    if not states or all(s == "operational" for s in states):
+        return ALL_OPERATIONAL
+    if len(states) == 1:
+        return {"under_maintenance": ("maintenance", "Service Under Maintenance"),
+                "degraded_performance": ("minor", "Partially Degraded Service"),
+                "partial_outage": ("major", "Partial System Outage"),
+                "major_outage": ("critical", "Major System Outage")}.get(
+                    states[0], ALL_OPERATIONAL)
+    def every(state: str) -> bool:
+        return all(s == state for s in states)
+
+    def some(state: str) -> bool:
+        return state in states
+
+    if every("major_outage"):
+        return "critical", "Major System Outage"
+    if some("major_outage") or every("partial_outage"):
+        return "major", "Partial System Outage"
+    if some("partial_outage"):
+        return "minor", "Minor Service Outage"
+    if every("degraded_performance"):
+        return "minor", "Degraded System Service"
+    if some("degraded_performance"):
+        return "minor", "Partially Degraded Service"
+    if some("under_maintenance"):
+        return "maintenance", "Service Under Maintenance"
+    return ALL_OPERATIONAL
+
+
+def indicator_for(states: Iterable[str], impacts: Iterable[str] = ()) -> tuple[str, str]:
+    """Statuspage's page indicator and description (docs/statuspage.md): the blend of the
+    components' statuses (`no_data` counts as degraded performance), raised to the worst
+    impact of the unresolved incidents when that is worse.
+
+    >>> indicator_for(["major_outage", "operational"])
+    ('major', 'Partial System Outage')
+    >>> indicator_for(["operational", "operational"], ["minor"])
+    ('minor', 'Minor Service Outage')
+    """
+    blended = _blend([STATUSPAGE_STATE.get(s, s) for s in states])
+    worst = max((i for i in impacts if i in IMPACT_DESCRIPTION), key=INDICATORS.index,
+                default=None)
+    if worst is not None and INDICATORS.index(worst) > INDICATORS.index(blended[0]):
+        return worst, IMPACT_DESCRIPTION[worst]
+    return blended
 
 
 def with_declared_states(components: Sequence[ComponentView],
                          incidents: Iterable[IncidentView]) -> list[ComponentView]:
     """Components with the states open declared incidents give them, where those are worse
     than the measured state: a support engineer's "major outage" is what the page says,
-    even while the probes still pass (Statuspage's own rule)."""
-    declared: dict[tuple[str, str], str] = {}
+    even while the probes still pass (Statuspage's own rule). A component's `updated_at`
+    moves to when such an incident began, or resolved (its stated state then ended)."""
+    declared: dict[tuple[str, str], tuple[str, datetime]] = {}
+    ended: dict[tuple[str, str], datetime] = {}
     for incident in incidents:
-        if not incident.is_open or incident.kind != "incident" or incident.is_monitoring \
-                or incident.origin != "declared":
+        if incident.kind != "incident" or incident.origin != "declared":
             continue
         for component, region, state in incident.components:
             key = (component, region)
-            declared[key] = worst_state([declared.get(key, "operational"), state])
+            if incident.resolved_at is not None:
+                ended[key] = max(ended.get(key, incident.resolved_at), incident.resolved_at)
+            elif incident.is_open and not incident.is_monitoring:
+                known, since = declared.get(key, ("operational", incident.started_at))
+                declared[key] = (worst_state([known, state]), max(since, incident.started_at))
     shown = []
     for view in components:
-        stated = declared.get((view.component, view.region))
-        if stated is not None and _RANK.get(stated, 0) > _RANK.get(view.state, 0):
-            view = replace(view, state=stated)
+        key = (view.component, view.region)
+        stated = declared.get(key)
+        if stated is not None and _RANK.get(stated[0], 0) > _RANK.get(view.state, 0):
+            view = replace(view, state=stated[0], updated_at=_latest(view.updated_at,
+                                                                     stated[1]))
+        elif key in ended and (view.since is None or ended[key] > view.since):
+            view = replace(view, updated_at=_latest(view.updated_at, ended[key]))
         shown.append(view)
     return shown
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    return max((t for t in times if t is not None), default=None)
 
 
 def _region_view(name: str, components: Sequence[ComponentView],
@@ -227,24 +297,28 @@ def build_status_page(title: str, url: str, regions: Sequence[str],
                       region: str | None = None) -> StatusPage:
     """The page for all regions, or for one (`region`): only what touches it.
 
-    The indicator and the region banners come from the measured states and the states of
-    open declared incidents; an open incident in `monitoring` shows as monitoring.
+    The region banners come from the measured states and the states of open declared
+    incidents, and an open incident in `monitoring` shows its regions as monitoring; the
+    page's indicator follows Statuspage's rules over the same states and the impacts of
+    the unresolved incidents (`indicator_for`).
     """
     chosen = [r for r in regions if region is None or r == region]
     wanted = set(chosen)
     page_incidents = tuple(i for i in incidents if region is None or i.regions & wanted)
-    shown = with_declared_states([c for c in components if c.region in chosen],
-                                 page_incidents)
+    everywhere = with_declared_states(components, incidents)
+    shown = [c for c in everywhere if c.region in chosen]
     page_maintenance = tuple(m for m in maintenances
                              if region is None or not m.regions or m.regions & wanted)
     watching = {r for i in page_incidents if i.is_monitoring for r in i.regions}
-    indicator, description = indicator_for((c.state for c in shown), bool(watching))
+    indicator, description = indicator_for(
+        [c.state for c in shown],
+        [i.impact for i in page_incidents if i.is_open and i.kind == "incident"])
     return StatusPage(
         title=title, url=url, generated_at=now,
         regions=tuple(_region_view(r, [c for c in shown if c.region == r], r in watching)
                       for r in chosen),
         incidents=page_incidents, maintenances=page_maintenance,
-        indicator=indicator, description=description)
+        indicator=indicator, description=description, all_components=tuple(everywhere))
 
 
 def uptime_of(bars: Sequence[DayBar]) -> float | None:

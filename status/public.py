@@ -28,6 +28,7 @@ from status.static_site import PLOTLY_MAX_AGE_S, document_headers
 bp = Blueprint("public", __name__)
 JSON_MIME = "application/json"
 ATOM_MIME = "application/atom+xml"
+RSS_MIME = "application/rss+xml"
 
 
 def _site() -> Site:
@@ -149,6 +150,22 @@ def statuspage_region_json(region: str, name: str) -> Response:
 def atom() -> Response:
     url = current_runtime().settings.effective_public_url
     return _serve("feed.atom", ATOM_MIME, lambda: feeds.atom_feed(_page(), f"{url}/feed.atom"))
+
+
+@bp.get("/history.atom")
+def history_atom() -> Response:
+    """Statuspage's path for the page's Atom feed."""
+    url = current_runtime().settings.effective_public_url
+    return _serve("history.atom", ATOM_MIME,
+                  lambda: feeds.atom_feed(_page(), f"{url}/history.atom"))
+
+
+@bp.get("/history.rss")
+def history_rss() -> Response:
+    """Statuspage's path for the page's RSS feed."""
+    url = current_runtime().settings.effective_public_url
+    return _serve("history.rss", RSS_MIME,
+                  lambda: feeds.rss_feed(_page(), f"{url}/history.rss"))
 
 
 @bp.get("/regions/<region>/feed.atom")

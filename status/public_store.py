@@ -4,15 +4,15 @@ maintenance windows and the daily bars. One function builds the `StatusPage` val
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from commerce.catalog import SERVICES, tier_of
-from probes.models import ComponentState, LocationMinute, Probe
+from probes.models import ComponentMinute, ComponentState, LocationMinute, Probe, StateChange
 from status.maintenance import Window, displayed_state, phase, scope_matches
-from status.models import Incident, Maintenance
+from status.models import Incident, IncidentComponent, Maintenance
 from status.page import (
     ComponentView,
     DayBar,
@@ -43,12 +43,18 @@ def public_components(session: Session, regions: Sequence[str]) -> list[tuple[st
 
 def recent_windows(session: Session, now: datetime, recent_days: int = 7) -> list[Window]:
     """Active, upcoming and recently finished windows (cancelled ones are not shown)."""
+    return [window for window, _ in _recent_window_rows(session, now, recent_days)]
+
+
+def _recent_window_rows(session: Session, now: datetime,
+                        recent_days: int = 7) -> list[tuple[Window, datetime]]:
+    """The shown windows with when each was scheduled (its row's created_at)."""
     rows = session.scalars(
         select(Maintenance).options(selectinload(Maintenance.scopes))
         .where(Maintenance.ends_at >= now - timedelta(days=recent_days))
         .order_by(Maintenance.starts_at))
-    windows = [window_of(row) for row in rows]
-    return [w for w in windows if phase(w, now) != "cancelled"]
+    windows = [(window_of(row), row.created_at) for row in rows]
+    return [(w, created) for w, created in windows if phase(w, now) != "cancelled"]
 
 
 def incident_rows(session: Session, limit: int = RECENT_INCIDENTS, offset: int = 0,
@@ -65,26 +71,105 @@ def incident_rows(session: Session, limit: int = RECENT_INCIDENTS, offset: int =
     return list(session.scalars(query))
 
 
+def _shown_at(component: IncidentComponent, at: datetime) -> str:
+    """The status an incident's component had at `at`, as far as its row tells: its state
+    from when it was first affected until it recovered, operational otherwise."""
+    if component.first_affected_at <= at and (component.recovered_at is None
+                                                or at < component.recovered_at):
+        return component.state
+    return "operational"
+
+
 def incident_view(row: Incident) -> IncidentView:
+    """An incident as the public sees it: internal (on-call) updates left out; each update
+    names the components it reports on, with their statuses before and at it."""
+    public = sorted((u for u in row.updates if not u.internal),
+                    key=lambda u: (u.created_at, u.id))
+    updates = []
+    previous: datetime | None = None
+    for update in public:
+        affected = tuple(
+            (c.component, c.region,
+             "operational" if previous is None else _shown_at(c, previous),
+             _shown_at(c, update.created_at))
+            for c in row.components if c.first_affected_at <= update.created_at)
+        updates.append(UpdateView(update.id, update.status, update.body, update.created_at,
+                                  affected))
+        previous = update.created_at
     return IncidentView(
         id=row.id, title=row.title, status=row.status, impact=row.impact,
         started_at=row.opened_at, updated_at=row.updated_at, resolved_at=row.resolved_at,
         components=tuple((c.component, c.region, c.state) for c in row.components),
-        updates=tuple(UpdateView(u.id, u.status, u.body, u.created_at) for u in row.updates),
-        origin=row.origin)
+        updates=tuple(updates), origin=row.origin, created_at=row.opened_at,
+        began_at=min(row.first_failure_at or row.opened_at, row.opened_at))
+
+
+#: Statuspage's own words for a maintenance's automatic steps.
+STEP_WORDS = {"in_progress": "Scheduled maintenance is currently in progress. We will provide "
+                             "updates as necessary.",
+              "completed": "The scheduled maintenance has been completed."}
 
 
 def maintenance_view(window: Window, all_pairs: Sequence[tuple[str, str]],
-                     now: datetime) -> IncidentView:
+                     now: datetime, created_at: datetime | None = None) -> IncidentView:
+    """A window as Statuspage shows a scheduled maintenance: created when it was scheduled,
+    an update for each step it has taken (scheduled, in progress, completed), updated at
+    the last of them: nothing in it moves with the clock between steps."""
     status = phase(window, now)
+    created = created_at if created_at is not None else window.start
     covered = tuple((c, r, "under_maintenance") for c, r in all_pairs
                     if any(scope_matches(scope, c, r) for scope in window.scopes))
-    update = UpdateView(window.id, status, window.message, window.start)
+    steps = [("scheduled", created, window.message)]
+    if now >= window.start and window.effective_end > window.start:
+        steps.append(("in_progress", window.start, STEP_WORDS["in_progress"]))
+    if status == "completed":
+        steps.append(("completed", window.effective_end, STEP_WORDS["completed"]))
+    updates = tuple(
+        UpdateView(window.id, step, body, at,
+                   tuple((c, r, "operational" if step != "completed" else "under_maintenance",
+                          "under_maintenance" if step == "in_progress" else "operational")
+                         for c, r, _ in covered) if step != "scheduled" else (),
+                   key=f"{window.id}-{step}")
+        for step, at, body in steps)
     return IncidentView(id=window.id, title=window.title, status=status, impact="maintenance",
-                        started_at=window.start, updated_at=min(now, window.effective_end),
+                        started_at=created, updated_at=max(at for _, at, _ in steps),
                         resolved_at=window.effective_end if status == "completed" else None,
-                        components=covered, updates=(update,), kind="maintenance",
-                        scheduled_for=window.start, scheduled_until=window.end)
+                        components=covered, updates=updates, kind="maintenance",
+                        scheduled_for=window.start, scheduled_until=window.end,
+                        created_at=created, began_at=created)
+
+
+def component_times(session: Session) -> dict[tuple[str, str], tuple[datetime, datetime]]:
+    """(created_at, last change) of every measured pair: created when Bellwether first
+    recorded it (its first rolled-up minute or state change, or its state's start when it
+    never changed), changed when its live state last did. Each is an index lookup."""
+    first_minute = (select(func.min(ComponentMinute.minute))
+                    .where(ComponentMinute.component == ComponentState.component,
+                           ComponentMinute.region == ComponentState.region)
+                    .scalar_subquery())
+    first_change = (select(func.min(StateChange.at))
+                    .where(StateChange.component == ComponentState.component,
+                           StateChange.region == ComponentState.region)
+                    .scalar_subquery())
+    times = {}
+    for component, region, since, minute, changed in session.execute(
+            select(ComponentState.component, ComponentState.region, ComponentState.since,
+                   first_minute, first_change)):
+        known = [since]
+        if minute is not None:
+            known.append(datetime.fromtimestamp(int(minute) * 60, UTC))
+        if changed is not None:
+            known.append(changed)
+        times[(component, region)] = (min(known), since)
+    return times
+
+
+def _window_changes(component: str, region: str, windows: Sequence[Window],
+                    now: datetime) -> list[datetime]:
+    """When windows put this pair under maintenance or took it out again, up to now."""
+    return [at for w in windows if any(scope_matches(s, component, region) for s in w.scopes)
+            and w.effective_end > w.start
+            for at in (w.start, w.effective_end) if at <= now]
 
 
 def no_bars(_session: Session, _component: str, _region: str, _first: date, _days: int,
@@ -95,24 +180,34 @@ def no_bars(_session: Session, _component: str, _region: str, _first: date, _day
 def load_status_page(session: Session, title: str, url: str, regions: Sequence[str],
                      now: datetime, region: str | None = None,
                      daily_bars: DailyBars = no_bars) -> StatusPage:
-    """Read everything the page shows and build it (for all regions, or one)."""
+    """Read everything the page shows and build it (for all regions, or one; the 90-day
+    bars only for the regions shown)."""
     pairs = public_components(session, regions)
     states = {(row.component, row.region): row
               for row in session.scalars(select(ComponentState))}
-    windows = recent_windows(session, now)
+    times = component_times(session)
+    page_start = min((created for created, _ in times.values()), default=None)
+    shown_windows = _recent_window_rows(session, now)
+    windows = [w for w, _ in shown_windows]
     first_day = (now - timedelta(days=HISTORY_DAYS - 1)).date()
     components = []
     for component, pair_region in pairs:
-        if region is not None and pair_region != region:
-            continue
         known = states.get((component, pair_region))
         state = displayed_state(known.state if known else "operational", component,
                                 pair_region, windows, now)
-        bars = tuple(daily_bars(session, component, pair_region, first_day, HISTORY_DAYS, now))
-        components.append(ComponentView(component, pair_region, tier_of(component), state,
-                                        known.since if known else None, bars, uptime_of(bars)))
+        bars: tuple[DayBar, ...] = ()
+        if region is None or pair_region == region:
+            bars = tuple(daily_bars(session, component, pair_region, first_day,
+                                    HISTORY_DAYS, now))
+        created, changed = times.get((component, pair_region), (page_start, page_start))
+        changes = [t for t in (changed, *_window_changes(component, pair_region, windows, now))
+                   if t is not None]
+        components.append(ComponentView(
+            component, pair_region, tier_of(component), state,
+            known.since if known else None, bars, uptime_of(bars),
+            created_at=created, updated_at=max(changes, default=None)))
     incidents = [incident_view(row) for row in incident_rows(session)]
-    maintenances = [maintenance_view(w, pairs, now) for w in windows]
+    maintenances = [maintenance_view(w, pairs, now, created) for w, created in shown_windows]
     return build_status_page(title, url, regions, components, incidents, maintenances, now,
                              region)
 

@@ -32,7 +32,7 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 ASSETS = ("bellwether.css", "status.css", "status-charts.js", "status-days.js")
 HISTORY_PAGE_SIZE = 20
 #: The files published with a gzip copy beside them: documents, stylesheets and scripts.
-COMPRESSED = (".html", ".json", ".atom", ".css", ".js")
+COMPRESSED = (".html", ".json", ".atom", ".rss", ".css", ".js")
 GZIP_SUFFIX = ".gz"  # what status.static_site looks for
 
 
@@ -118,8 +118,8 @@ def is_gzip_of(packed: bytes, content: bytes) -> bool:
 def fingerprint(page: StatusPage) -> str:
     """What the page says, without the time it was generated at."""
     summary = feeds.summary_json(page)
-    summary["page"].pop("updated_at", None)
     content = dumps(summary) + dumps(feeds.incidents_json(page)["incidents"])
+    content += dumps(feeds.maintenances_json(page)["scheduled_maintenances"])
     content += "".join(f"{c.name}{[(b.day, b.down_minutes) for b in c.bars]}"
                        for c in page.components)
     return hashlib.sha256(content.encode()).hexdigest()
@@ -135,6 +135,8 @@ def site_files(env: Environment, page: StatusPage, region_pages: dict[str, Statu
     for name in JSON_DOCUMENTS:
         yield f"api/v2/{name}.json", dumps(json_document(page, name)).encode()
     yield "feed.atom", feeds.atom_feed(page, f"{page.url}/feed.atom")
+    yield "history.atom", feeds.atom_feed(page, f"{page.url}/history.atom")
+    yield "history.rss", feeds.rss_feed(page, f"{page.url}/history.rss")
     for region, regional in region_pages.items():
         view = regional.region(region)
         yield f"regions/{region}/index.html", render_html(

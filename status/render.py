@@ -7,7 +7,7 @@ so a page served by Bellwether and its static copy are the same bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ from status import feeds
 from status.page import STATE_WORDS, TIER_NAMES, StatusPage
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-JSON_DOCUMENTS = ("summary", "status", "components", "incidents", "incidents/unresolved",
-                  "scheduled-maintenances")
+#: Every public document of Statuspage's API v2, by its path under /api/v2 (no `.json`).
+JSON_DOCUMENTS = tuple(feeds.DOCUMENTS)
 
 
 def environment() -> Environment:
@@ -36,16 +36,9 @@ def render_html(env: Environment, template: str, page: StatusPage, **context: An
 
 def json_document(page: StatusPage, name: str) -> dict[str, Any]:
     """One of the Statuspage v2 documents by its path name (`incidents/unresolved` …)."""
-    documents: dict[str, Callable[[StatusPage], dict[str, Any]]] = {
-        "summary": feeds.summary_json, "status": feeds.status_json,
-        "components": feeds.components_json, "incidents": feeds.incidents_json,
-        "incidents/unresolved": lambda p: feeds.incidents_json(p, unresolved_only=True),
-        "scheduled-maintenances": feeds.maintenances_json,
-    }
-    if name not in documents:
+    if name not in feeds.DOCUMENTS:
         raise KeyError(name)
-    result: dict[str, Any] = documents[name](page)
-    return result
+    return feeds.DOCUMENTS[name](page)
 
 
 def dumps(document: Mapping[str, Any]) -> str:

@@ -44,6 +44,7 @@ CACHE_CONTROL = "public, max-age=5"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 ATOM = "application/atom+xml; charset=utf-8"
+RSS = "application/rss+xml; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 SCRIPT = "text/javascript; charset=utf-8"
 #: What Flask says of the same asset: plotly.js (status.public) is kept a day, our own
@@ -62,6 +63,8 @@ ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(rf"/regions/(?P<region>{_REGION})/"), "regions/{region}/index.html", HTML),
     (re.compile(r"/incidents/(?P<id>[1-9][0-9]{0,9})"), "incidents/{id}/index.html", HTML),
     (re.compile(r"/feed\.atom"), "feed.atom", ATOM),
+    (re.compile(r"/history\.atom"), "history.atom", ATOM),
+    (re.compile(r"/history\.rss"), "history.rss", RSS),
     (re.compile(rf"/regions/(?P<region>{_REGION})/latency\.json"),
      "regions/{region}/latency.json", JSON),
     (re.compile(rf"/regions/(?P<region>{_REGION})/feed\.atom"), "regions/{region}/feed.atom",
