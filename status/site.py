@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from status.charts import latency_document
+from status.day_states import bar_state, day_states, load_spans
 from status.page import DayBar, StatusPage
 from status.public_store import DailyBars, latency_series, load_status_page
 from status.publish import Published, publish
@@ -38,14 +39,18 @@ def plotly_js() -> Path | None:
 def sla_daily_bars(session: Session, component: str, region: str, first_day: date, days: int,
                    now: datetime) -> list[DayBar]:
     """The 90-day bars from the same minute verdicts as the SLA reports (reports.daily), so
-    the public page and a contractual report can never disagree."""
+    the public page and a contractual report can never disagree; a bar's colour is the
+    day's worst state, degraded and partial outages included (status.day_states)."""
     from reports.daily import daily_uptime
 
+    states = day_states(load_spans(session, component, region, first_day, now), first_day,
+                        days)
     bars = []
-    for day in daily_uptime(session, component, region, first_day, days, now):
+    for day, state in zip(daily_uptime(session, component, region, first_day, days, now),
+                          states, strict=True):
         counts = day.counts
-        worst = day.worst.value if day.worst is not None else "no_data"
-        bars.append(DayBar(day.day, counts.eligible, counts.downtime, counts.no_data, worst))
+        bars.append(DayBar(day.day, counts.eligible, counts.downtime, counts.no_data,
+                           bar_state(day.worst, state)))
     return bars
 
 
