@@ -198,35 +198,33 @@ def worst_state(states: Iterable[str]) -> str:
     return max(states, key=lambda s: _RANK.get(s, 0), default="operational")
 
 
+#: Statuspage's top-level status of a page of two or more components, first rule that
+#: holds: whether every component, or some, is in the state (docs/statuspage.md).
+BLEND_RULES = (
+    ("every", "major_outage", ("critical", "Major System Outage")),
+    ("some", "major_outage", ("major", "Partial System Outage")),
+    ("every", "partial_outage", ("major", "Partial System Outage")),
+    ("some", "partial_outage", ("minor", "Minor Service Outage")),
+    ("every", "degraded_performance", ("minor", "Degraded System Service")),
+    ("some", "degraded_performance", ("minor", "Partially Degraded Service")),
+    ("some", "under_maintenance", ("maintenance", "Service Under Maintenance")),
+)
+#: The same of a page of one component.
+SINGLE = {"under_maintenance": ("maintenance", "Service Under Maintenance"),
+          "degraded_performance": ("minor", "Partially Degraded Service"),
+          "partial_outage": ("major", "Partial System Outage"),
+          "major_outage": ("critical", "Major System Outage")}
+
+
 def _blend(states: Sequence[str]) -> tuple[str, str]:
     """Statuspage's top-level status from its (non-group) components' statuses: one
-    component speaks for itself; with more, "all" and "some" read differently."""
-    if not states or all(s == "operational" for s in states):
-        return ALL_OPERATIONAL
+    component speaks for itself; with more, "every" and "some" read differently."""
     if len(states) == 1:
-        return {"under_maintenance": ("maintenance", "Service Under Maintenance"),
-                "degraded_performance": ("minor", "Partially Degraded Service"),
-                "partial_outage": ("major", "Partial System Outage"),
-                "major_outage": ("critical", "Major System Outage")}.get(
-                    states[0], ALL_OPERATIONAL)
-    def every(state: str) -> bool:
-        return all(s == state for s in states)
-
-    def some(state: str) -> bool:
-        return state in states
-
-    if every("major_outage"):
-        return "critical", "Major System Outage"
-    if some("major_outage") or every("partial_outage"):
-        return "major", "Partial System Outage"
-    if some("partial_outage"):
-        return "minor", "Minor Service Outage"
-    if every("degraded_performance"):
-        return "minor", "Degraded System Service"
-    if some("degraded_performance"):
-        return "minor", "Partially Degraded Service"
-    if some("under_maintenance"):
-        return "maintenance", "Service Under Maintenance"
+        return SINGLE.get(states[0], ALL_OPERATIONAL)
+    for quantifier, state, result in BLEND_RULES:
+        holds = all if quantifier == "every" else any
+        if states and holds(s == state for s in states):
+            return result
     return ALL_OPERATIONAL
 
 
