@@ -4,7 +4,7 @@ meanings) and Atom and RSS feeds, all from one `StatusPage` value.
 Nothing here reads the clock: every time written is a time something happened (a state
 change, an incident update, a maintenance step), so a document, its ETag and a feed's
 `<updated>` change only when what they say does. Times are written as Statuspage writes
-them, ISO 8601 in UTC with milliseconds: `2026-12-03T10:15:02.123Z` (docs/statuspage.md).
+them, ISO 8601 in UTC with milliseconds: `2026-12-03T10:15:02.123Z` (docs/compatibility.md).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ _RANK = {"operational": 0, "under_maintenance": 1, "no_data": 2, "degraded_perfo
 #: so `no_data` counts as the mildest failure there (README, "Data delayed").
 STATUSPAGE_STATE = {"no_data": "degraded_performance"}
 #: Statuspage's top-level indicators, mildest first, and the description each incident impact
-#: gives the page when it is worse than what the components say (docs/statuspage.md).
+#: gives the page when it is worse than what the components say (docs/compatibility.md).
 INDICATORS = ("none", "maintenance", "minor", "major", "critical")
 IMPACT_DESCRIPTION = {"minor": "Minor Service Outage", "major": "Partial System Outage",
                       "critical": "Major System Outage"}
@@ -199,7 +199,7 @@ def worst_state(states: Iterable[str]) -> str:
 
 
 #: Statuspage's top-level status of a page of two or more components, first rule that
-#: holds: whether every component, or some, is in the state (docs/statuspage.md).
+#: holds: whether every component, or some, is in the state (docs/compatibility.md).
 BLEND_RULES = (
     ("every", "major_outage", ("critical", "Major System Outage")),
     ("some", "major_outage", ("major", "Partial System Outage")),
@@ -229,7 +229,7 @@ def _blend(states: Sequence[str]) -> tuple[str, str]:
 
 
 def indicator_for(states: Iterable[str], impacts: Iterable[str] = ()) -> tuple[str, str]:
-    """Statuspage's page indicator and description (docs/statuspage.md): the blend of the
+    """Statuspage's page indicator and description (docs/compatibility.md): the blend of the
     components' statuses (`no_data` counts as degraded performance), raised to the worst
     impact of the unresolved incidents when that is worse.
 
