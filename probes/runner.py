@@ -1,4 +1,5 @@
-"""The async edge that runs one check: HTTP steps, TCP connect or TLS expiry, timed.
+"""The async edge that runs one check: HTTP steps, TCP connect, TLS expiry, a DNS query
+(probes/dns_check.py) or an ICMP echo (probes/icmp_check.py), timed and judged.
 
 Each check opens new connections (no keep-alive), so connect and TLS time are really
 measured, as blackbox_exporter does; httpx's pooled client also slows down as concurrency
@@ -20,11 +21,13 @@ from typing import Any
 import httpx
 
 from core.clock import Clock
+from probes import dns_check, icmp_check
 from probes.assertions import is_missing, json_lookup, judge
 from probes.checks import CheckResult
+from probes.conditions import Observation, failed_condition
 from probes.http1 import PlainHttpTransport
 from probes.network import asyncio_transport
-from probes.specs import ProbeKind, ProbeSpec, Step
+from probes.specs import ProbeKind, ProbeSpec, Step, resolver_address
 
 REGION_EXTENSION = "bellwether_region"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -48,13 +51,15 @@ class Credentials:
 
 @dataclass
 class RunContext:
-    """What a location knows: where each region is, its credentials, its cached tokens."""
+    """What a location knows: where each region is, its credentials, its cached tokens,
+    and the DNS resolver it asks (None: the system's)."""
 
     location: str
     base_url_for: Callable[[str], str | None]
     credentials_for: Callable[[str], Credentials | None]
     clock: Clock
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    resolver: tuple[str, int] | None = None
 
 
 class PartitionTransport(httpx.AsyncBaseTransport):
@@ -142,10 +147,15 @@ async def run_check(spec: ProbeSpec, ctx: RunContext, client: httpx.AsyncClient,
     status: int | None = None
     error: str | None = None
     warning: str | None = None
+    measured: float | None = None  # ICMP: the average round trip is the check's latency
     try:
         async with asyncio.timeout(spec.timeout_s):
             if spec.kind is ProbeKind.HTTP:
                 status = await _run_steps(spec, ctx, client, timings, figures)
+            elif spec.kind is ProbeKind.DNS:
+                await _run_dns(spec, ctx, timings, figures)
+            elif spec.kind is ProbeKind.ICMP:
+                measured = await _run_icmp(spec, timings, figures)
             else:
                 warning = await _run_socket(spec, ctx.clock, timings, figures)
     except CheckFailed as failed:
@@ -154,14 +164,15 @@ async def run_check(spec: ProbeSpec, ctx: RunContext, client: httpx.AsyncClient,
         error = f"timed out after {spec.timeout_s:g} s"
     except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
-    latency_ms = (ctx.clock.monotonic() - began) * 1000
+    total_ms = (ctx.clock.monotonic() - began) * 1000
+    latency_ms = total_ms if measured is None else measured
     ok = error is None
     return CheckResult(
         probe=spec.name, component=spec.component, region=spec.region, location=ctx.location,
         intended_at=intended_at, started_at=started_at, ok=ok, latency_ms=latency_ms,
         interval_s=spec.interval_s, degraded=ok and latency_ms > spec.degraded_ms,
         status_code=status, error=error, warning=warning,
-        timings=timings.as_dict(latency_ms), figures=figures)
+        timings=timings.as_dict(total_ms), figures=figures)
 
 
 async def _run_steps(spec: ProbeSpec, ctx: RunContext, client: httpx.AsyncClient,
@@ -190,12 +201,14 @@ async def _run_step(step: Step, spec: ProbeSpec, ctx: RunContext, client: httpx.
                     ) -> tuple[int, Any]:
     pause = 0.02
     while True:
+        began = ctx.clock.monotonic()
         response = await _send(step, spec, ctx, client, base_url, variables, timings)
         if response.status_code == 401 and step.auth == "token":
             ctx.tokens.pop(spec.region, None)
             response = await _send(step, spec, ctx, client, base_url, variables, timings)
         document = _json_or_none(response)
-        reason = judge(step.expect, response.status_code, response.text, document)
+        reason = judge(step.expect, response.status_code, response.text, document,
+                       response.headers, (ctx.clock.monotonic() - began) * 1000)
         if reason is None:
             return response.status_code, document
         if not step.until or response.status_code >= 400:
@@ -264,6 +277,7 @@ async def _run_socket(spec: ProbeSpec, clock: Clock, timings: _Timings,
                                                    server_hostname=host if context else None)
     timings.totals["connect_ms"] = round((clock.monotonic() - began) * 1000, 3)
     try:
+        _assert(spec, Observation({"response_time": timings.totals["connect_ms"]}))
         if context is None:
             return None
         cert = writer.get_extra_info("peercert") or {}
@@ -278,3 +292,49 @@ async def _run_socket(spec: ProbeSpec, clock: Clock, timings: _Timings,
         writer.close()
         await writer.wait_closed()
         del reader
+
+
+def _assert(spec: ProbeSpec, seen: Observation) -> None:
+    """The probe's own conditions (non-HTTP kinds): a failing one fails the check."""
+    reason = failed_condition(spec.conditions, seen)
+    if reason is not None:
+        raise CheckFailed(f"{spec.target}: {reason}")
+
+
+def _resolvers(spec: ProbeSpec, ctx: RunContext) -> list[tuple[str, int]]:
+    """The probe's resolver, else the location's, else the system's."""
+    if spec.resolver is not None:
+        return [resolver_address(spec.resolver)]
+    if ctx.resolver is not None:
+        return [ctx.resolver]
+    return dns_check.system_resolvers()
+
+
+async def _run_dns(spec: ProbeSpec, ctx: RunContext, timings: _Timings,
+                   figures: dict[str, float]) -> None:
+    """One DNS query, judged by the probe's expectations and conditions."""
+    try:
+        answer = await dns_check.query(spec, _resolvers(spec, ctx), ctx.clock, spec.timeout_s)
+    except dns_check.DnsFailed as exc:
+        raise CheckFailed(f"{spec.record} {spec.target}: {exc}") from None
+    timings.totals = {"dns_ms": round(answer.response_ms, 3)}
+    figures["answers"] = float(len(answer.answers))
+    reason = dns_check.failure(spec, answer)
+    if reason is not None:
+        raise CheckFailed(reason)
+    _assert(spec, answer.observation())
+
+
+async def _run_icmp(spec: ProbeSpec, timings: _Timings, figures: dict[str, float]) -> float:
+    """Echo requests; at least one reply (unless conditions ask more). The average round
+    trip is the latency."""
+    try:
+        result = await icmp_check.ping(spec.target or "", spec.ping_count, spec.timeout_s)
+    except icmp_check.IcmpFailed as exc:
+        raise CheckFailed(f"ping {spec.target}: {exc}") from None
+    timings.totals = result.timings()
+    figures.update(result.figures())
+    if result.average_ms is None:
+        raise CheckFailed(f"ping {spec.target}: no reply to {result.sent} echo requests")
+    _assert(spec, result.observation())
+    return result.average_ms

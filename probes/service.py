@@ -7,6 +7,7 @@ writer. Remote locations (`bellwether agent`) run the same scheduler with other 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,12 +15,17 @@ from commerce import store as commerce_store
 from core.clock import Clock
 from core.config import Settings
 from core.db import SessionFactory, session_scope
+from core.errors import ConfigError
 from probes import store
 from probes.checks import CheckResult
+from probes.dns_check import location_resolvers
+from probes.icmp_check import icmp_refusal
 from probes.locations import DEFAULT_LOCATIONS, EVERY_JOB, ProbeScheduler, Shard
 from probes.runner import Credentials, RunContext
-from probes.specs import ProbeSpec, default_catalogue, parse_probe
+from probes.specs import ProbeKind, ProbeSpec, default_catalogue, parse_probe
 from probes.writer import DatabaseWriter
+
+log = logging.getLogger("bellwether.probes")
 
 
 def configured_probes(settings: Settings) -> list[ProbeSpec]:
@@ -27,7 +33,17 @@ def configured_probes(settings: Settings) -> list[ProbeSpec]:
     probes = default_catalogue(settings.regions, settings.probe_interval_s)
     for raw in settings.extra.get("probes", []):
         probes.append(parse_probe(raw, settings.regions, settings.probe_interval_s))
+    if any(probe.kind is ProbeKind.ICMP for probe in probes) and (why := icmp_refusal()):
+        log.warning("icmp probes will fail from this process's locations: %s", why)
     return probes
+
+
+def configured_resolvers(settings: Settings) -> dict[str, tuple[str, int]]:
+    """Each location's DNS resolver from the config file (`[locations.<name>] resolver`)."""
+    try:
+        return location_resolvers(settings.extra)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def seed_probes(factory: SessionFactory, settings: Settings, clock: Clock) -> list[ProbeSpec]:
@@ -75,7 +91,9 @@ class ProbeService:
     def start(self) -> None:
         probes = seed_probes(self.factory, self.settings, self.clock)
         credentials = probe_credentials(self.factory, self.settings.regions, self.clock)
-        contexts = [RunContext(location, self._router_url, credentials.get, self.clock)
+        resolvers = configured_resolvers(self.settings)
+        contexts = [RunContext(location, self._router_url, credentials.get, self.clock,
+                               resolver=resolvers.get(location))
                     for location in self.locations]
         self.scheduler = ProbeScheduler(
             probes, contexts, self.writer, self.clock,

@@ -18,10 +18,11 @@ from core.web import current_runtime, json_body, request_session, require_role
 from probes import store
 from probes.checks import InvalidCheck, check_from_json
 from probes.heartbeats import Heartbeat, agent_status, heartbeat_from_json, is_stopped
+from probes.icmp_check import icmp_refusal
 from probes.metrics import ProbeMetrics
 from probes.models import Agent
 from probes.silence import AgentSeen, stop_notices
-from probes.specs import parse_probe, probe_to_json
+from probes.specs import ProbeKind, ProbeSpec, parse_probe, probe_to_json
 from probes.tls import expiring
 from probes.tls_jobs import newest_certificates
 from sla.period import minute_of
@@ -33,9 +34,17 @@ CHECK_SCHEMA = {"type": "object", "required": ["id", "probe", "component", "regi
                                                "latency_ms"]}
 PROBE_SCHEMA = {"type": "object", "required": ["name", "component", "region"],
                 "properties": {"name": {"type": "string"}, "component": {"type": "string"},
-                               "region": {"type": "string"}, "kind": {"type": "string"},
+                               "region": {"type": "string"},
+                               "kind": {"type": "string",
+                                        "enum": ["http", "tcp", "tls", "dns", "icmp"]},
                                "interval_s": {"type": "integer", "minimum": 1},
-                               "steps": {"type": "array", "items": {"type": "object"}}}}
+                               "steps": {"type": "array", "items": {"type": "object"}},
+                               "target": {"type": "string"},
+                               "record": {"type": "string"},
+                               "answers": {"type": "array", "items": {"type": "string"}},
+                               "resolver": {"type": "string"},
+                               "count": {"type": "integer", "minimum": 1, "maximum": 20},
+                               "assert": {"type": "array", "items": {"type": "string"}}}}
 HEARTBEAT_SCHEMA = {"type": "object", "required": ["name", "location"],
                     "properties": {"name": {"type": "string"}, "location": {"type": "string"},
                                    "version": {"type": "string"},
@@ -183,7 +192,10 @@ def list_probes() -> Any:
 @operation(body=PROBE_SCHEMA, tags=("probes",))
 @require_role()
 def put_probe(name: str) -> Any:
-    """Create or replace a probe (admin); it starts at once in a running instance."""
+    """Create or replace a probe (admin); it starts at once in a running instance.
+
+    `warnings` say what will make its checks fail from this server's own locations while
+    the definition itself is fine (an icmp probe where this process may not ping)."""
     body = {**json_body(), "name": name}
     runtime = current_runtime()
     spec = parse_probe(body, runtime.settings.regions, runtime.settings.probe_interval_s,
@@ -192,7 +204,12 @@ def put_probe(name: str) -> Any:
     store.save_probe(session, spec, runtime.clock.now())
     session.commit()
     _reload_probes()
-    return jsonify(probe_to_json(spec))
+    return jsonify({**probe_to_json(spec), "warnings": _warnings(spec)})
+
+
+def _warnings(spec: ProbeSpec) -> list[str]:
+    why = icmp_refusal() if spec.kind is ProbeKind.ICMP else None
+    return [] if why is None else [f"its checks from this server will fail: {why}"]
 
 
 @bp.delete("/api/v1/probes/<name>")
