@@ -64,7 +64,7 @@ def parse_condition(text: Any, subjects: Iterable[str]) -> Condition:
                          "(operators: <, >, ==, contains, matches)")
     subject, operator, raw = match[1], Operator(match[2]), match[3]
     allowed = tuple(subjects)
-    if not any(subject == s or (s.endswith(".") and subject.startswith(s) and subject != s)
+    if not any(subject.startswith(s) and subject != s if s.endswith(".") else subject == s
                for s in allowed):
         raise ValueError(f"{text!r}: the subject must be one of {', '.join(allowed)}")
     value = _value(raw)
@@ -163,6 +163,8 @@ def _equals(actual: Any, expected: Any) -> bool:
         expected = [expected]
     if isinstance(actual, list):
         return sorted(map(_text, actual)) == sorted(map(_text, expected))
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected  # true is not 1, as JSON sees it
     if _is_number(expected) and not isinstance(actual, bool):
         number = _number(actual)
         return number is not None and number == expected
