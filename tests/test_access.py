@@ -11,7 +11,8 @@ from flask import Flask
 PUBLIC = {
     "public.overview", "public.region_page", "public.incident_page", "public.history",
     "public.statuspage_json", "public.statuspage_region_json", "public.atom",
-    "public.region_atom", "public.region_latency", "public.plotly", "static", "core.healthz",
+    "public.region_atom", "public.history_atom", "public.history_rss", "public.region_latency",
+    "public.plotly", "static", "core.healthz",
     "core.openapi_document",
     "probes.metrics", "probes.states", "probes.state_history", "commerce_api.regions",
     "commerce_views.home", "status_api.list_incidents", "status_api.get_incident",
