@@ -84,6 +84,8 @@ class AgentConfig:
     shard: Shard = EVERY_JOB
     #: Seconds between heartbeats; None: the server's probe interval.
     heartbeat_s: float | None = None
+    #: The DNS resolver this location asks (address, port); None: the system's.
+    resolver: tuple[str, int] | None = None
 
     @property
     def identity(self) -> Heartbeat:
@@ -374,7 +376,7 @@ class Agent:
             return False
         self.catalogue = catalogue
         context = RunContext(self.config.location, self._router_url, self._credentials_for,
-                             self.clock)
+                             self.clock, resolver=self.config.resolver)
         self.scheduler = ProbeScheduler(catalogue.probes, [context],
                                         SpoolSink(self.spool, self._spooled), self.clock,
                                         is_cut=lambda _location, _region: False,

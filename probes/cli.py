@@ -30,6 +30,19 @@ def _shard(value: str) -> Shard:
         raise click.BadParameter(str(exc), param_hint="'--shard'") from None
 
 
+def _resolver(value: str | None, location: str, ctx: click.Context) -> tuple[str, int] | None:
+    """`--resolver`, else the config file's resolver for this location, else None."""
+    from probes.dns_check import location_resolvers
+    from probes.specs import resolver_address
+
+    try:
+        if value is not None:
+            return resolver_address(value)
+        return location_resolvers(settings_from(ctx).extra).get(location)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--resolver'") from None
+
+
 def _server(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -52,15 +65,19 @@ def _server(value: str) -> str:
                    "(each with its own spool) use COUNT cores; run one per index 0..COUNT-1.")
 @click.option("--connect-timeout", type=click.FloatRange(min=1), default=120.0,
               show_default=True, help="Seconds to keep asking a silent server at start.")
+@click.option("--resolver", metavar="ADDRESS[:PORT]",
+              help="The DNS resolver this location's dns probes ask [default: the config "
+                   "file's [locations.<location>] resolver, else the system's].")
 @click.pass_context
 def agent_command(ctx: click.Context, location: str, server: str, token: str,
                   spool_dir: Path | None, patterns: tuple[str, ...], shard: str,
-                  connect_timeout: float) -> None:
+                  connect_timeout: float, resolver: str | None) -> None:
     """Run the server's probes from this machine and send the checks to the server."""
     from core.clock import SystemClock
     from probes.agent import Agent, AgentConfig
 
     location, server, part = _location(location), _server(server), _shard(shard)
+    address = _resolver(resolver, location, ctx)
     if not token.strip():
         raise click.BadParameter("must not be empty", param_hint="'--token'")
     # Shards of one location each own a spool: a spool is locked by the process using it.
@@ -68,7 +85,7 @@ def agent_command(ctx: click.Context, location: str, server: str, token: str,
     spool_dir = spool_dir or settings_from(ctx).data_dir / f"spool-{name}"
     config = AgentConfig(location=location, server=server, token=token.strip(),
                          spool_dir=spool_dir, patterns=patterns,
-                         connect_timeout_s=connect_timeout, shard=part)
+                         connect_timeout_s=connect_timeout, shard=part, resolver=address)
     agent = Agent(config, SystemClock(), say=click.echo)
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
