@@ -116,7 +116,10 @@ async def query(spec: ProbeSpec, resolvers: Sequence[tuple[str, int]], clock: Cl
     if not resolvers:
         raise DnsFailed("no resolver: none named for the probe or its location, "
                         "and /etc/resolv.conf lists none")
-    request = dns.message.make_query(dns.name.from_text(spec.target or "."), spec.record)
+    try:
+        request = dns.message.make_query(dns.name.from_text(spec.target or "."), spec.record)
+    except dns.exception.DNSException as exc:  # parse_probe refuses such names already
+        raise DnsFailed(f"cannot ask for {spec.target!r}: {exc}") from None
     rdtype = dns.rdatatype.from_text(spec.record)
     reasons = []
     for address, port in resolvers:

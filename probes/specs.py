@@ -332,6 +332,10 @@ def _target_fields(kind: ProbeKind, raw: Mapping[str, Any], where: str) -> dict[
 
 
 def _dns_fields(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    labels = str(raw["target"]).rstrip(".").split(".")
+    if ":" in raw["target"] or not all(0 < len(label) <= 63 for label in labels):
+        raise InvalidProbe(f"{where}: 'target' must be a DNS name, labels of 1 to 63 "
+                           "characters between dots")
     record = str(raw.get("record", "A")).upper()
     if record not in RECORD_TYPES:
         raise InvalidProbe(f"{where}: 'record' must be one of {', '.join(RECORD_TYPES)}")

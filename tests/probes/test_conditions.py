@@ -176,3 +176,16 @@ def test_a_failed_assertion_is_a_failed_check(shop_url: str, path: str, conditio
     assert not result.ok
     assert reason in (result.error or "")
     assert (result.error or "").startswith(f"GET {path}: ")
+
+
+def test_tcp_probes_assert_on_their_connect_time(shop_url: str) -> None:
+    target = shop_url.removeprefix("http://")
+
+    def tcp_probe(condition: str) -> ProbeSpec:
+        return parse_probe({"name": "shop-port", "component": "storefront", "region": "eu",
+                            "kind": "tcp", "target": target, "assert": [condition]}, ["eu"])
+
+    assert run(tcp_probe("response_time < 5000")).ok
+    slow = run(tcp_probe("response_time < 0"))
+    assert not slow.ok
+    assert f"{target}: response_time is" in (slow.error or "")

@@ -140,6 +140,9 @@ def test_locations_name_their_resolvers_in_the_config_file() -> None:
 @pytest.mark.parametrize(("fields", "message"), [
     ({"record": "BOGUS"}, "'record' must be one of"),
     ({"target": "a name"}, "needs 'target'"),
+    ({"target": "shop..example.test"}, "labels of 1 to 63 characters"),
+    ({"target": "x" * 64 + ".example.test"}, "labels of 1 to 63 characters"),
+    ({"target": "192.0.2.1:53"}, "must be a DNS name"),
     ({"answers": "192.0.2.1"}, "'answers' must be a list"),
     ({"resolver": "resolver.example.test"}, "'resolver' must be an IP address"),
     ({"assert": ["status == 200"]}, "the subject must be one of response_time, rcode"),
