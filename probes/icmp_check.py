@@ -66,7 +66,7 @@ class PingResult:
 def ping_group_range() -> str | None:
     """The kernel's `net.ipv4.ping_group_range`, or None off Linux."""
     try:
-        return PING_GROUP_RANGE.read_text(encoding="ascii").split("\n")[0].replace("\t", " ")
+        return PING_GROUP_RANGE.read_text(encoding="utf-8").split("\n")[0].replace("\t", " ")
     except OSError:
         return None
 
