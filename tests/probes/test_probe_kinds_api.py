@@ -195,3 +195,32 @@ def test_dns_and_icmp_probes_run_in_up_from_config_and_the_api(tmp_path: Path,
                 assert any("ICMP echo is not permitted here" in line for line in process.lines)
         finally:
             assert process.stop(signal.SIGTERM) == 0
+
+
+REFUSED = "ICMP echo is not permitted here: (forced at the seam for this test)"
+
+
+def test_where_ping_is_refused_the_api_and_start_up_say_so(
+        client: FlaskClient, admin_token: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """This machine may well allow ping, so the refusal is forced at its one seam."""
+    monkeypatch.setattr("probes.views.icmp_refusal", lambda: REFUSED)
+    monkeypatch.setattr("probes.service.icmp_refusal", lambda: REFUSED)
+    name = f"ping-{uuid.uuid4().hex[:6]}"
+    made = client.put(f"/api/v1/probes/{name}", headers=bearer(admin_token),
+                      json={"component": "network", "region": REGION, "kind": "icmp",
+                            "target": "127.0.0.1"})
+    assert made.status_code == 200
+    assert made.get_json()["warnings"] == [f"its checks from this server will fail: {REFUSED}"]
+    dns = client.put(f"/api/v1/probes/{name}-dns", headers=bearer(admin_token),
+                     json={"component": "network", "region": REGION, "kind": "dns",
+                           "target": "shop.example.test"})
+    assert dns.get_json()["warnings"] == []
+    for each in (name, f"{name}-dns"):
+        client.delete(f"/api/v1/probes/{each}", headers=bearer(admin_token))
+
+    config = tmp_path / "bellwether.toml"
+    config.write_text(CONFIG.format(resolver="127.0.0.1:5353"), encoding="utf-8")
+    configured_probes(load_settings({}, config))
+    assert [record.getMessage() for record in caplog.records] == [
+        f"icmp probes will fail from this process's locations: {REFUSED}"]
