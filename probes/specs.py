@@ -215,6 +215,8 @@ def _assertion_from(raw: Any, conditions: tuple[Condition, ...], where: str) -> 
         raw = {}
     if not isinstance(raw, Mapping):
         raise InvalidProbe(f"{where}: 'expect' must be an object")
+    if "assert" in raw:
+        raise InvalidProbe(f"{where}: 'assert' goes in the step, beside 'expect'")
     on_status = any(condition.subject == "status" for condition in conditions)
     status = raw.get("status", [] if on_status else [200])
     status = [status] if isinstance(status, int) else status

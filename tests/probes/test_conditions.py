@@ -109,6 +109,10 @@ def test_an_http_probe_asserts_in_its_steps() -> None:
     with pytest.raises(InvalidProbe, match="asserts per step"):
         parse_probe({"name": "p", "component": "c", "region": "eu", "base_url": "http://x",
                      "assert": ["status == 200"], "steps": [{"path": "/"}]}, ["eu"])
+    with pytest.raises(InvalidProbe, match="'assert' goes in the step, beside 'expect'"):
+        parse_probe({"name": "p", "component": "c", "region": "eu", "base_url": "http://x",
+                     "steps": [{"path": "/", "expect": {"assert": ["status == 200"]}}]},
+                    ["eu"])
     with pytest.raises(InvalidProbe, match="step 1: 'assert'"):
         parse_probe({"name": "p", "component": "c", "region": "eu", "base_url": "http://x",
                      "steps": [{"path": "/", "assert": ["rcode == NOERROR"]}]}, ["eu"])
