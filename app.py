@@ -190,8 +190,11 @@ def jobs_group() -> None:
 
 @jobs_group.command("list")
 def jobs_list() -> None:
-    for job in all_jobs():
-        click.echo(f"{job.name:<20} every {job.every.total_seconds():>6g} s  {job.description}")
+    jobs = all_jobs()
+    width = max((len(job.name) for job in jobs), default=0)
+    for job in jobs:
+        click.echo(f"{job.name:<{width}}  every {job.every.total_seconds():>6g} s  "
+                   f"{job.description}")
 
 
 @jobs_group.command("run")

@@ -1,9 +1,14 @@
 """The alerts package's background jobs: deliver what the outbox holds, pages first.
 
 Two jobs, two dispatchers with pools of their own (see alerts.dispatch): `alerts.pages`
-sends the page lane alone every 0.25 s, so a page never waits for subscriber notices;
-`alerts.dispatch` sends everything else (after a page-lane pass of its own, so one run by
-hand delivers everything).
+sends the page lane alone, so a page never waits for subscriber notices; `alerts.dispatch`
+sends everything else (after a page-lane pass of its own, so one run by hand delivers
+everything).
+
+Neither polls the outbox while nothing arrives: a lane is looked at when a transaction that
+enqueued into it committed in this process (`alerts.outbox.ENQUEUED`), after a pass that
+found work, and otherwise every `PAGE_SAFETY_S` / `NOTICE_SAFETY_S` (rows from another
+process, retries coming due, leases running out). An idle pass costs no query.
 """
 
 from __future__ import annotations
@@ -20,11 +25,17 @@ from alerts.dispatch import (
     PAGES_ONLY,
     Dispatcher,
 )
+from alerts.outbox import ENQUEUED, NOTICE_LANE, PAGE_LANE
 from alerts.pagerduty_timeline import follow_up_resolves
 from alerts.senders import build_senders
 from core.scheduler import Job, JobContext
+from core.signals import Look
 
 PAGES_EVERY = timedelta(seconds=0.25)
+#: How often a lane is looked at without a signal: pages within a second whatever wrote
+#: them; notices (settled for 30 s anyway) within five.
+PAGE_SAFETY_S = 1.0
+NOTICE_SAFETY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +65,40 @@ def dispatchers(ctx: JobContext) -> LaneDispatchers:
     return kept
 
 
+def _look(ctx: JobContext, lane: int) -> Look:
+    found = ctx.parts.get(f"outbox_look_{lane}")
+    if isinstance(found, Look):
+        return found
+    made = Look(ENQUEUED[lane], PAGE_SAFETY_S if lane == PAGE_LANE else NOTICE_SAFETY_S)
+    kept = ctx.parts.setdefault(f"outbox_look_{lane}", made)
+    assert isinstance(kept, Look)
+    return kept
+
+
+def _lane_pass(ctx: JobContext, lane: int, dispatcher: Dispatcher) -> int:
+    look = _look(ctx, lane)
+    if not look.due(ctx.clock.monotonic()):
+        return 0
+    attempted = dispatcher.run_once(ctx.session_factory, ctx.clock)
+    if attempted:
+        look.found_work()
+    return attempted
+
+
 def page_once(ctx: JobContext) -> int:
-    """One pass over the page lane: PagerDuty triggers, acknowledges and resolves, a few at
-    a time, for at most `PAGE_PASS_TIME`; how many were attempted."""
-    return dispatchers(ctx).pages.run_once(ctx.session_factory, ctx.clock)
+    """One pass over the page lane, when it may hold something: PagerDuty triggers,
+    acknowledges and resolves, a few at a time, for at most `PAGE_PASS_TIME`; how many
+    were attempted."""
+    return _lane_pass(ctx, PAGE_LANE, dispatchers(ctx).pages)
 
 
 def dispatch_once(ctx: JobContext) -> int:
-    """A page-lane pass, then one notice-lane pass: deliver due outbox rows, claiming again
-    while claims come back full, for at most `PASS_TIME` (under this job's 1 s interval);
-    how many were attempted."""
+    """A page-lane pass, then one notice-lane pass (each when its lane may hold something):
+    deliver due outbox rows, claiming again while claims come back full, for at most
+    `PASS_TIME` (under this job's 1 s interval); how many were attempted."""
     lanes = dispatchers(ctx)
-    attempted = lanes.pages.run_once(ctx.session_factory, ctx.clock)
-    return attempted + lanes.notices.run_once(ctx.session_factory, ctx.clock)
+    attempted = _lane_pass(ctx, PAGE_LANE, lanes.pages)
+    return attempted + _lane_pass(ctx, NOTICE_LANE, lanes.notices)
 
 
 def follow_up_pagerduty(ctx: JobContext) -> int:

@@ -18,11 +18,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from alerts.models import OutboxRow
+from core.signals import CommitSignal
 
 CHANNELS = ("pagerduty", "email", "webhook")
 #: The lanes, lower first: pages and their follow-ups, then subscriber notices.
 PAGE_LANE = 0
 NOTICE_LANE = 1
+#: Fired when a transaction that enqueued rows of the lane commits: the lane's dispatcher
+#: looks at once instead of polling (core.signals).
+ENQUEUED = {PAGE_LANE: CommitSignal("outbox page lane"),
+            NOTICE_LANE: CommitSignal("outbox notice lanes")}
 
 
 def lane_of(channel: str) -> int:
@@ -72,4 +77,6 @@ def enqueue(session: Session, notices: Sequence[Notice], now: datetime) -> int:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(dialect.insert(OutboxRow).on_conflict_do_nothing(index_elements=["key"]),
                     rows)
+    for lane in {lane_of(n.channel) for n in notices if n.key not in known}:
+        ENQUEUED[lane].mark(session)
     return len(rows)
