@@ -37,6 +37,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import SessionFactory, read_scope, session_scope
 from core.servers import Listener
+from core.signals import Look
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 FAULT_CHECK_INTERVAL_S = 1.0
 HEALTH_INTERVAL_S = 1.0
 WORKER_INTERVAL_S = 0.1
+#: Without a signal the worker still looks this often: retries coming due, a database
+#: fault cleared, messages another process queued.
+WORKER_SAFETY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class Fleet:
         loops: list[tuple[str, Callable[[], None]]] = [
             ("control", self._watch_faults),
             ("health", lambda: self._loop(HEALTH_INTERVAL_S, self._check_health)),
-            ("worker", lambda: self._loop(WORKER_INTERVAL_S, self._work))]
+            ("worker", self._worker_loop)]
         for name, target in loops:
             thread = threading.Thread(target=target, name=f"commerce-{name}", daemon=True)
             thread.start()
@@ -198,9 +202,26 @@ class Fleet:
         for router in self.region_routers.values():
             router.check_health()
 
-    def _work(self) -> None:
-        deliver_pending_messages(self.factory, self._faults, self.regions, self.clock.now())
-        process_imports(self.factory, self._faults, self.regions, self.clock.now)
+    def _work(self) -> int:
+        delivered = deliver_pending_messages(self.factory, self._faults, self.regions,
+                                             self.clock.now())
+        return delivered + process_imports(self.factory, self._faults, self.regions,
+                                           self.clock.now)
+
+    def _worker_loop(self) -> None:
+        """Deliver messages and run imports when a commit queued some (woken by
+        `store.WORK_ARRIVED`), again at once while a pass finds work, else every
+        `WORKER_SAFETY_S`: an idle worker runs no query (it polled 10 times a second)."""
+        look = Look(store.WORK_ARRIVED, WORKER_SAFETY_S)
+        seen = store.WORK_ARRIVED.generation
+        while not self._stop.is_set():
+            if look.due(self.clock.monotonic()):
+                try:
+                    if self._work():
+                        look.found_work()
+                except Exception:  # a loop that dies silently would freeze the fleet
+                    log.exception("commerce worker step failed; retrying")
+            seen = store.WORK_ARRIVED.wait(seen, WORKER_INTERVAL_S)
 
     def _loop(self, interval: float, step: Callable[[], None]) -> None:
         while not self._stop.is_set():

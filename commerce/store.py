@@ -28,8 +28,13 @@ from commerce.models import (
 )
 from commerce.tokens import client_secret_for, hash_secret
 from core.errors import Conflict, NotFound
+from core.signals import CommitSignal
 
 PROBE_PROJECT = "bellwether-probe"
+
+#: Fired when a transaction that queued a message or an import commits: the commerce
+#: worker wakes at once instead of polling (core.signals).
+WORK_ARRIVED = CommitSignal("commerce work")
 
 
 def stored_region_secret(session: Session, region: str) -> str | None:
@@ -199,6 +204,7 @@ def create_order(session: Session, project: Project, cart: Cart, now: datetime) 
     session.add(order)
     session.add(Message(project_id=project.id, type="OrderCreated", resource_id=order.id,
                         payload=order_json(order), created_at=now))
+    WORK_ARRIVED.mark(session)
     audit(session, project, "orders", "create", "order", order.id, now)
     return order
 
@@ -247,6 +253,7 @@ def create_import(session: Session, project: Project, items: list[dict[str, Any]
                     state="queued", items=items, total=len(items), errors=[],
                     next_attempt_at=now, created_at=now, updated_at=now)
     session.add(job)
+    WORK_ARRIVED.mark(session)
     audit(session, project, "import", "create", "import", job.id, now)
     return job
 

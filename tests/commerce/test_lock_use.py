@@ -22,11 +22,12 @@ from sqlalchemy.engine import Connection
 from app import create_app
 from commerce import store
 from commerce.faults import FaultKind, FaultSpec
-from commerce.fleet import FAULT_CHECK_INTERVAL_S, Fleet
+from commerce.fleet import FAULT_CHECK_INTERVAL_S, WORKER_SAFETY_S, Fleet
 from core.config import Settings
 from core.db import READ_ONLY, make_session_factory, session_scope
 from tests.commerce.conftest import FaultInjector
 from tests.support.commerce import ShopClient
+from tests.support.waiting import wait_until
 
 EU = "europe-west1.gcp"
 ZONE_THREAD = "CP Server Thread"
@@ -170,3 +171,40 @@ def test_an_api_fault_reaches_the_zone_at_once_without_a_write_lock_to_read_it(
     assert not fleet.zones[(EU, "c")].running  # before the answer: no poll waited for
     in_writes = fault_statements([tx for tx in txlog.of("MainThread") if tx.write])
     assert [s.split()[0] for s in in_writes] == ["INSERT"]
+
+
+def test_an_idle_worker_does_not_poll_and_an_order_wakes_it(fleet: Fleet, shop: ShopClient,
+                                                            txlog: TxLog) -> None:
+    """The worker looked for messages and imports ten times a second (two read transactions
+    each); idle, it now looks only at its safety-net pace, and an order's commit wakes it."""
+    shop.call("GET", "/products")
+    txlog.clear()
+    threading.Event().wait(WORKER_SAFETY_S)
+    assert len(txlog.of("commerce-worker")) <= 4, "at most two safety-net looks in a second"
+    order = shop.place_order()
+
+    def delivered() -> bool:
+        messages = shop.call("GET", f"/messages?resource_id={order['id']}").json()
+        return any(m["resource_id"] == order["id"] for m in messages["results"])
+
+    wait_until(delivered, timeout=10, message="the order's message delivered")
+    writes = [tx for tx in txlog.of("commerce-worker") if tx.write]
+    assert any("commerce_messages" in s and s.startswith("UPDATE")
+               for tx in writes for s in tx.statements)
+
+
+def test_the_work_signal_fires_when_the_order_commits_and_not_on_rollback(
+        engine: Engine) -> None:
+    factory = make_session_factory(engine)
+    before = store.WORK_ARRIVED.generation
+    session = factory()
+    try:
+        store.WORK_ARRIVED.mark(session)
+        assert store.WORK_ARRIVED.generation == before, "nothing fires before the commit"
+        session.rollback()
+    finally:
+        session.close()
+    assert store.WORK_ARRIVED.generation == before
+    with session_scope(factory) as session:
+        store.WORK_ARRIVED.mark(session)
+    assert store.WORK_ARRIVED.generation == before + 1
