@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from probes.silence import (
     region_trigger,
     root_of,
 )
+from probes.specs import ProbeSpec
 from sla.period import minute_of, minute_start
 
 ROLLUP_BATCH = 20_000
@@ -45,6 +47,7 @@ PRUNE_BATCH = 2_000
 ROLLUP_SETTLE = timedelta(seconds=2)
 RETENTION = timedelta(days=30)
 MEMORY_PART = "probes.evaluate.memory"
+CATALOGUE_PART = "probes.evaluate.catalogue"
 #: The memory keeps what the rules read: the intermittent window and a confirmed run.
 KEEP = WINDOW + 2
 DEFAULT_TIMEOUT = 10.0
@@ -146,8 +149,9 @@ def evaluate_states(ctx: JobContext) -> int:
 
 def _evaluate(ctx: JobContext, session: Session, now: datetime) -> int:
     settings = ctx.settings
+    probes, pairs = _catalogue(ctx, session)
     timing: dict[Pair, tuple[int, float]] = {}
-    for probe in store.list_probes(session, settings.regions):
+    for probe in probes:
         known = timing.get((probe.component, probe.region), (0, 0.0))
         timing[(probe.component, probe.region)] = (
             max(known[0], probe.interval_s), max(known[1], probe.timeout_s))
@@ -155,7 +159,7 @@ def _evaluate(ctx: JobContext, session: Session, now: datetime) -> int:
     known_states = store.states(session)
     was_no_data = {pair for pair, row in known_states.items() if row.state == NO_DATA}
     # Listed pairs whose probes were disabled or removed must not keep their last state.
-    listed = probed | store.probe_pairs(session, settings.regions) | {
+    listed = probed | pairs | {
         pair for pair in known_states
         if pair[1] in settings.regions and pair[0] in SERVICES}
     memory = _caught_up(ctx, session, now, listed, timing)
@@ -198,6 +202,19 @@ def _evaluate(ctx: JobContext, session: Session, now: datetime) -> int:
     stalled = _watch_pipeline(session, memory, now, windows, settings)
     _page_gaps(session, memory, now, gaps, was_no_data, listed, stalled, absent, settings)
     return changed
+
+
+def _catalogue(ctx: JobContext, session: Session,
+               ) -> tuple[Sequence[ProbeSpec], set[Pair]]:
+    """The enabled probes and every probed pair, parsed once per change of the probe table
+    (`store.probe_list_marker`), not every second."""
+    marker = store.probe_list_marker(session)
+    cached = ctx.parts.get(CATALOGUE_PART)
+    if not isinstance(cached, tuple) or cached[0] != marker:
+        cached = (marker, store.list_probes(session, ctx.settings.regions),
+                  store.probe_pairs(session, ctx.settings.regions))
+        ctx.parts[CATALOGUE_PART] = cached
+    return cached[1], cached[2]
 
 
 def _absent_locations(session: Session, now: datetime, settings: Settings,

@@ -83,6 +83,15 @@ def probe_pairs(session: Session, regions: Sequence[str]) -> set[tuple[str, str]
         select(Probe.component, Probe.region).distinct()) if region in regions}
 
 
+def probe_list_marker(session: Session) -> tuple[int, int, datetime | None]:
+    """Changes whenever a probe is added, removed, switched or edited (each sets
+    `updated_at`): one aggregate, so a caller can keep the parsed list until it moves."""
+    count, enabled, newest = session.execute(
+        select(func.count(), func.count().filter(Probe.enabled.is_(True)),
+               func.max(Probe.updated_at))).one()
+    return int(count), int(enabled), newest
+
+
 def list_probes(session: Session, regions: Sequence[str], enabled_only: bool = True,
                 ) -> list[ProbeSpec]:
     query = select(Probe).order_by(Probe.name)

@@ -229,6 +229,21 @@ def test_a_pass_that_finds_nothing_new_writes_only_its_own_run(fresh_engine: Eng
     assert all("job_runs" in w for w in writes), writes
 
 
+def test_the_probe_list_is_parsed_once_per_change_not_every_pass(
+        fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(fresh_engine)
+    clock = ManualClock(START)
+    ctx = context(fresh_engine, clock)
+    parsed: list[int] = []
+    monkeypatch.setattr(store, "list_probes", counting(store.list_probes, parsed))
+    run(fresh_engine, ctx, clock, 60)
+    assert len(parsed) == 1, "six passes, one parse"
+    seed(fresh_engine, ("search", "orders"))  # a probe added: the marker moves
+    run(fresh_engine, ctx, clock, 20)
+    assert len(parsed) == 2
+    assert ("orders", REGION) in ctx.parts[jobs.CATALOGUE_PART][2]
+
+
 def run_each(engine: Engine, ctx: JobContext, clock: ManualClock, seconds: int,
              senders: dict[str, tuple[str, ...]]) -> None:
     """`seconds` of 30 s checks, each component from its own locations, evaluating every
