@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from alerts.models import OutboxRow
 from alerts.pagerduty_inbound import (
@@ -26,7 +26,7 @@ from core.login import require_user
 from core.models import Role
 from core.openapi import operation
 from core.web import current_runtime, json_body, request_session, require_role
-from status.models import Subscriber
+from status import subscriber_standing
 
 bp = Blueprint("alerts", __name__)
 STATUSES = ("pending", "sending", "delivered", "dead")
@@ -107,16 +107,13 @@ def paging() -> Any:
     settings = current_runtime().settings
     keys = {"tier1": settings.pagerduty_routing_key_tier1,
             "tier2": settings.pagerduty_routing_key_tier2}
-    live = request_session().execute(
-        select(Subscriber.kind, func.count()).where(
-            Subscriber.confirmed_at.is_not(None), Subscriber.unsubscribed_at.is_(None),
-            Subscriber.disabled_at.is_(None)).group_by(Subscriber.kind))
+    live = subscriber_standing.live_counts(request_session())
     return jsonify({
         "pagerduty": {tier: {"configured": bool(keys[tier]), "setting": variable}
                       for tier, variable in ROUTING_KEY_VARIABLES.items()},
         "email": {"configured": settings.smtp_url is not None,
                   "setting": "BELLWETHER_SMTP_URL"},
-        "subscribers": {kind: int(count) for kind, count in live},
+        "subscribers": live,
         "probe_interval_s": settings.probe_interval_s,
         "confirmations": settings.confirmations,
         "notice_settle_s": notice_settle(settings).total_seconds(),
@@ -172,17 +169,11 @@ def pagerduty_webhook() -> Any:
                     "incident_id": receipt.incident_id, "reason": receipt.reason}), 202
 
 
-def failing_subscribers() -> list[Subscriber]:
-    return list(request_session().scalars(
-        select(Subscriber).where(or_(Subscriber.consecutive_failures > 0,
-                                     Subscriber.disabled_at.is_not(None)))
-        .order_by(Subscriber.disabled_at.is_(None), Subscriber.id)))
-
-
 @bp.get("/admin/deliveries")
 @require_user()
 def deliveries_page() -> Any:
     dead = request_session().scalars(select(OutboxRow).where(OutboxRow.status == "dead")
                                      .order_by(OutboxRow.id.desc()).limit(100))
-    return render_template("admin/deliveries.html", subscribers=failing_subscribers(),
+    return render_template("admin/deliveries.html",
+                           subscribers=subscriber_standing.failing(request_session()),
                            dead=list(dead))

@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, TextClause, and_, or_, select, text
 from sqlalchemy.orm import Session
 
-from probes.models import ComponentDay, ComponentMinute
+from probes.models import ComponentDay, ComponentMinute, LocationMinute
 from sla.model import MinuteVerdict
 from sla.period import Period
 from sla.quorum import MinuteVerdicts
@@ -154,3 +155,19 @@ def has_rollups(session: Session, component: str, region: str, first_minute: int
                            .where(*_in_series(component, region, first_minute, end_minute))
                            .limit(1))
     return found is not None
+
+
+def latency_series(session: Session, component: str, region: str, now: datetime,
+                   hours: int = 24) -> dict[str, list[tuple[int, float, float]]]:
+    """p50 and p95 per location and minute over the last `hours`, from the rollups."""
+    first = int((now - timedelta(hours=hours)).timestamp()) // 60
+    rows = session.execute(
+        select(LocationMinute.location, LocationMinute.minute, LocationMinute.latency_p50_ms,
+               LocationMinute.latency_p95_ms)
+        .where(LocationMinute.component == component, LocationMinute.region == region,
+               LocationMinute.minute >= first)
+        .order_by(LocationMinute.minute))
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for location, minute, p50, p95 in rows:
+        series.setdefault(location, []).append((minute, p50, p95))
+    return series

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, select, text, tuple_, update
@@ -380,6 +380,31 @@ def state_marker(session: Session) -> tuple[int, int | None, datetime | None]:
         select(func.count(), func.max(ComponentState.evaluated_at))).one()
     last_change = session.scalar(select(func.max(StateChange.id)))
     return int(count), last_change, newest
+
+
+def state_times(session: Session) -> dict[tuple[str, str], tuple[datetime, datetime]]:
+    """(created_at, last change) of every measured pair: created when Bellwether first
+    recorded it (its first rolled-up minute or state change, or its state's start when it
+    never changed), changed when its live state last did. Each is an index lookup."""
+    first_minute = (select(func.min(ComponentMinute.minute))
+                    .where(ComponentMinute.component == ComponentState.component,
+                           ComponentMinute.region == ComponentState.region)
+                    .scalar_subquery())
+    first_change = (select(func.min(StateChange.at))
+                    .where(StateChange.component == ComponentState.component,
+                           StateChange.region == ComponentState.region)
+                    .scalar_subquery())
+    times = {}
+    for component, region, since, minute, changed in session.execute(
+            select(ComponentState.component, ComponentState.region, ComponentState.since,
+                   first_minute, first_change)):
+        known = [since]
+        if minute is not None:
+            known.append(datetime.fromtimestamp(int(minute) * 60, UTC))
+        if changed is not None:
+            known.append(changed)
+        times[(component, region)] = (min(known), since)
+    return times
 
 
 def agents(session: Session) -> list[Agent]:

@@ -4,13 +4,13 @@ maintenance windows and the daily bars. One function builds the `StatusPage` val
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from commerce.catalog import SERVICES, tier_of
-from probes.models import ComponentMinute, ComponentState, LocationMinute, Probe, StateChange
+from probes import store as probes_store
 from status.maintenance import Window, displayed_state, phase, scope_matches
 from status.models import Incident, IncidentComponent, Maintenance
 from status.page import (
@@ -35,8 +35,8 @@ DailyBars = Callable[[Session, str, str, date, int, datetime], Sequence[DayBar]]
 def public_components(session: Session, regions: Sequence[str]) -> list[tuple[str, str]]:
     """Every (component, region) the page lists: the commerce services, and probed others."""
     pairs = {(service, region) for service in SERVICES for region in regions}
-    for component, region in session.execute(select(Probe.component, Probe.region)):
-        if region in regions and component not in INTERNAL_COMPONENTS:
+    for component, region in probes_store.probe_pairs(session, regions):
+        if component not in INTERNAL_COMPONENTS:
             pairs.add((component, region))
     return sorted(pairs, key=lambda p: (regions.index(p[1]), tier_of(p[0]), p[0]))
 
@@ -139,31 +139,6 @@ def maintenance_view(window: Window, all_pairs: Sequence[tuple[str, str]],
                         created_at=created, began_at=created)
 
 
-def component_times(session: Session) -> dict[tuple[str, str], tuple[datetime, datetime]]:
-    """(created_at, last change) of every measured pair: created when Bellwether first
-    recorded it (its first rolled-up minute or state change, or its state's start when it
-    never changed), changed when its live state last did. Each is an index lookup."""
-    first_minute = (select(func.min(ComponentMinute.minute))
-                    .where(ComponentMinute.component == ComponentState.component,
-                           ComponentMinute.region == ComponentState.region)
-                    .scalar_subquery())
-    first_change = (select(func.min(StateChange.at))
-                    .where(StateChange.component == ComponentState.component,
-                           StateChange.region == ComponentState.region)
-                    .scalar_subquery())
-    times = {}
-    for component, region, since, minute, changed in session.execute(
-            select(ComponentState.component, ComponentState.region, ComponentState.since,
-                   first_minute, first_change)):
-        known = [since]
-        if minute is not None:
-            known.append(datetime.fromtimestamp(int(minute) * 60, UTC))
-        if changed is not None:
-            known.append(changed)
-        times[(component, region)] = (min(known), since)
-    return times
-
-
 def _window_changes(component: str, region: str, windows: Sequence[Window],
                     now: datetime) -> list[datetime]:
     """When windows put this pair under maintenance or took it out again, up to now."""
@@ -183,9 +158,8 @@ def load_status_page(session: Session, title: str, url: str, regions: Sequence[s
     """Read everything the page shows and build it (for all regions, or one; the 90-day
     bars only for the regions shown)."""
     pairs = public_components(session, regions)
-    states = {(row.component, row.region): row
-              for row in session.scalars(select(ComponentState))}
-    times = component_times(session)
+    states = probes_store.states(session)
+    times = probes_store.state_times(session)
     page_start = min((created for created, _ in times.values()), default=None)
     shown_windows = _recent_window_rows(session, now)
     windows = [w for w, _ in shown_windows]
@@ -210,19 +184,3 @@ def load_status_page(session: Session, title: str, url: str, regions: Sequence[s
     maintenances = [maintenance_view(w, pairs, now, created) for w, created in shown_windows]
     return build_status_page(title, url, regions, components, incidents, maintenances, now,
                              region)
-
-
-def latency_series(session: Session, component: str, region: str, now: datetime,
-                   hours: int = 24) -> dict[str, list[tuple[int, float, float]]]:
-    """p50 and p95 per location and minute over the last `hours`, from the rollups."""
-    first = int((now - timedelta(hours=hours)).timestamp()) // 60
-    rows = session.execute(
-        select(LocationMinute.location, LocationMinute.minute, LocationMinute.latency_p50_ms,
-               LocationMinute.latency_p95_ms)
-        .where(LocationMinute.component == component, LocationMinute.region == region,
-               LocationMinute.minute >= first)
-        .order_by(LocationMinute.minute))
-    series: dict[str, list[tuple[int, float, float]]] = {}
-    for location, minute, p50, p95 in rows:
-        series.setdefault(location, []).append((minute, p50, p95))
-    return series

@@ -11,10 +11,11 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from core.config import Settings
+from probes.rollup_reads import latency_series
 from status.charts import latency_document
 from status.day_states import bar_state, day_states, load_spans
 from status.page import DayBar, StatusPage
-from status.public_store import DailyBars, latency_series, load_status_page
+from status.public_store import DailyBars, load_status_page
 from status.publish import Published, publish
 from status.render import dumps, environment
 

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from status.models import Subscriber
@@ -55,3 +55,20 @@ def note_failure(session: Session, subscriber_id: int, message: str, disable_aft
     session.execute(target.where(Subscriber.disabled_at.is_(None),
                                  Subscriber.consecutive_failures >= disable_after)
                     .values(disabled_at=now))
+
+
+def live_counts(session: Session) -> dict[str, int]:
+    """How many confirmed, active subscribers there are of each kind."""
+    rows = session.execute(
+        select(Subscriber.kind, func.count()).where(
+            Subscriber.confirmed_at.is_not(None), Subscriber.unsubscribed_at.is_(None),
+            Subscriber.disabled_at.is_(None)).group_by(Subscriber.kind))
+    return {str(kind): int(count) for kind, count in rows}
+
+
+def failing(session: Session) -> list[Subscriber]:
+    """Subscribers whose deliveries fail or who were disabled for it, disabled first."""
+    return list(session.scalars(
+        select(Subscriber).where(or_(Subscriber.consecutive_failures > 0,
+                                     Subscriber.disabled_at.is_not(None)))
+        .order_by(Subscriber.disabled_at.is_(None), Subscriber.id)))
