@@ -25,12 +25,14 @@ from core.scheduler import Job
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                parts: dict[str, Any] | None = None) -> Flask:
     """Build a fresh app: no migrations, no waiting, no network."""
+    from alerts.metrics import watch_outbox
     from alerts.views import bp as alerts_views
     from commerce.api import bp as commerce_api
     from commerce.views import bp as commerce_views
     from core import headers
     from core.job_runs import read_job_runs
     from core.login import bp as login_views
+    from core.metrics import watch_process, watch_requests
     from core.views import bp as core_views
     from core.web import close_request_session, register_error_handlers
     from probes.agent_metrics import watch_agents
@@ -38,9 +40,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from probes.store import states
     from probes.tls_jobs import watch_tls_days_left
     from probes.views import bp as probes_views
+    from reports.metrics import watch_budgets
     from reports.views import bp as reports_views
     from status.admin import bp as status_admin
     from status.api import bp as status_api
+    from status.metrics import watch_incidents
     from status.public import bp as public_views
     from status.static_site import StaticSite
     from status.subscribe_views import bp as subscribe_views
@@ -60,6 +64,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     watch_tls_days_left(metrics.registry, runtime.session_factory, runtime.clock)
     watch_agents(metrics.registry, runtime.session_factory, runtime.clock,
                  settings.probe_interval_s)
+    watch_process(metrics.registry)
+    watch_incidents(metrics.registry, runtime.session_factory, runtime.clock)
+    watch_outbox(metrics.registry, runtime.session_factory, runtime.clock)
+    watch_budgets(metrics.registry, runtime.session_factory, runtime.clock, settings.regions)
     root = Path(__file__).parent
     app = Flask(__name__, template_folder=str(root / "templates"),
                 static_folder=str(root / "static"))
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # The published static copy of the public pages is answered before Flask, once it exists.
     app.wsgi_app = StaticSite(  # type: ignore[method-assign]
         app.wsgi_app, lambda: runtime.parts.get("public_dir"), https=https)
+    watch_requests(app, metrics.registry, runtime.clock)
     return app
 
 

@@ -4,8 +4,9 @@ table themselves)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from alerts.models import OutboxRow
@@ -39,3 +40,35 @@ def enqueued(session: Session, keys: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     return set(session.scalars(select(OutboxRow.key).where(OutboxRow.key.in_(wanted))))
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    """The outbox at a glance, for `/metrics`: rows waiting by (lane, status) for pending
+    and sending, dead rows by channel, and PagerDuty's failed attempts so far."""
+
+    waiting: dict[tuple[int, str], int]
+    dead: dict[str, int]
+    pagerduty_failed_attempts: int
+
+
+def outbox_counts(session: Session) -> OutboxCounts:
+    """Three aggregate queries. A failed attempt is one that neither delivered the row nor
+    is still under way: every attempt is recorded (attempts + 1) when the row is claimed,
+    so the failures are the attempts of PagerDuty's rows less one per row delivered or
+    being sent. Rows are never deleted, so the number only grows."""
+    waiting = session.execute(
+        select(OutboxRow.priority, OutboxRow.status, func.count())
+        .where(OutboxRow.status.in_(("pending", "sending")))
+        .group_by(OutboxRow.priority, OutboxRow.status))
+    dead = session.execute(
+        select(OutboxRow.channel, func.count()).where(OutboxRow.status == "dead")
+        .group_by(OutboxRow.channel))
+    finished = case((OutboxRow.status.in_(("delivered", "sending")), 1), else_=0)
+    attempts, not_failed = session.execute(
+        select(func.coalesce(func.sum(OutboxRow.attempts), 0),
+               func.coalesce(func.sum(finished), 0))
+        .where(OutboxRow.channel == "pagerduty")).one()
+    return OutboxCounts(waiting={(int(lane), status): int(n) for lane, status, n in waiting},
+                        dead={channel: int(n) for channel, n in dead},
+                        pagerduty_failed_attempts=int(attempts) - int(not_failed))

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.outbox import enqueue
 from core.auth import Principal, require_locations
 from core.errors import BellwetherError, NotFound
+from core.metrics import metrics_response
 from core.models import Role
 from core.openapi import operation
 from core.web import current_runtime, json_body, request_session, require_role
@@ -65,8 +65,8 @@ def _reload_probes() -> None:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus exposition of Bellwether's own metrics."""
-    return Response(generate_latest(_metrics().registry), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus exposition of Bellwether's own metrics (OpenMetrics when asked for)."""
+    return metrics_response(_metrics().registry)
 
 
 def _principal() -> Principal:

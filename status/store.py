@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from alerts.outbox import enqueue
@@ -449,3 +449,15 @@ def last_updates(session: Session, incident_ids: Sequence[int]) -> dict[int, Inc
                            .where(IncidentUpdate.incident_id.in_(incident_ids))
                            .order_by(IncidentUpdate.id))
     return {row.incident_id: row for row in rows}
+
+
+def incident_counts(session: Session) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """Open incidents by (impact, origin), and every incident ever opened by origin: two
+    aggregate queries (the first on `ix_incidents_open`), for `/metrics`."""
+    open_rows = session.execute(
+        select(Incident.impact, Incident.origin, func.count())
+        .where(Incident.resolved_at.is_(None)).group_by(Incident.impact, Incident.origin))
+    opened_rows = session.execute(
+        select(Incident.origin, func.count()).group_by(Incident.origin))
+    return ({(impact, origin): int(n) for impact, origin, n in open_rows},
+            {origin: int(n) for origin, n in opened_rows})
