@@ -2,9 +2,9 @@
 its notices together, and the unique key makes a repeated enqueue a no-op.
 
 Every row goes in a lane (`OutboxRow.priority`) by its channel: PagerDuty events (triggers
-and their acknowledge / resolve) in the page lane, everything for subscribers in the
-notice lane. The dispatcher (alerts.dispatch) serves the page lane first and on its own, so
-a page never waits behind a fan-out written before it."""
+and their acknowledge / resolve) and on-call's escalation channels in the page lane,
+everything for subscribers in the notice lane. The dispatcher (alerts.dispatch) serves the
+page lane first and on its own, so a page never waits behind a fan-out written before it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 from alerts.models import OutboxRow
 from core.signals import CommitSignal
 
-CHANNELS = ("pagerduty", "email", "webhook")
+#: `apprise` rows go to subscribers' channels, `apprise_page` rows to on-call's escalation
+#: channels (alongside PagerDuty, in the page lane); one sender serves both.
+CHANNELS = ("pagerduty", "email", "webhook", "apprise", "apprise_page")
+PAGE_CHANNELS = ("pagerduty", "apprise_page")
 #: The lanes, lower first: pages and their follow-ups, then subscriber notices.
 PAGE_LANE = 0
 NOTICE_LANE = 1
@@ -31,12 +34,13 @@ ENQUEUED = {PAGE_LANE: CommitSignal("outbox page lane"),
 
 
 def lane_of(channel: str) -> int:
-    """The lane of a channel's rows: PagerDuty's is the page lane, every other the notices'.
+    """The lane of a channel's rows: PagerDuty's and on-call's channels are the page lane,
+    every other the notices'.
 
-    >>> lane_of("pagerduty"), lane_of("email"), lane_of("webhook")
-    (0, 1, 1)
+    >>> lane_of("pagerduty"), lane_of("apprise_page"), lane_of("email"), lane_of("apprise")
+    (0, 0, 1, 1)
     """
-    return PAGE_LANE if channel == "pagerduty" else NOTICE_LANE
+    return PAGE_LANE if channel in PAGE_CHANNELS else NOTICE_LANE
 
 
 @dataclass(frozen=True, slots=True)

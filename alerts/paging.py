@@ -10,6 +10,7 @@ alert with its own dedup_key (`bellwether-incident-<id>-tier1`), resolved on its
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,6 +154,51 @@ def page_notice(page: IncidentPage, target: PageTarget, action: str, revision: i
     return Notice(key=outbox_key(target, action, revision), channel="pagerduty",
                   recipient=target.routing_key, event_type=f"page.{action}", payload=payload,
                   ordering_key=f"incident-{page.incident_id}")
+
+
+def escalation_channels(tier: int, settings: Settings) -> tuple[str, ...]:
+    """On-call's extra Apprise URLs for a tier (`escalation_channels_tier<N>`)."""
+    if tier == 1:
+        return settings.escalation_channels_tier1
+    return settings.escalation_channels_tier2
+
+
+_CHANNEL_TYPES = {"trigger": "failure", "acknowledge": "warning", "resolve": "success"}
+
+
+def escalation_notices(page: IncidentPage, target: PageTarget, action: str, revision: int,
+                       settings: Settings) -> list[Notice]:
+    """The same event for each escalation channel of the alert's tier, in the page lane
+    (`apprise_page`). Keyed like the PagerDuty event, under the channel (not under `pd:`,
+    so a reopened incident's withdrawal of an unsent PagerDuty resolve is not misled by
+    them), and ordered per channel: a channel that is down holds up only its own messages,
+    never a page.
+
+    >>> from core.config import Settings
+    >>> s = Settings(escalation_channels_tier1=("ntfy://ntfy.example/oncall",))
+    >>> p = IncidentPage(7, "import unavailable", "major", 1, [], "https://bw/i/7")
+    >>> [n.key for n in escalation_notices(p, PageTarget(dedup_key(7), "K1", 1),
+    ...                                    "trigger", 2, s)]
+    ['ch:c5e0ad0360e6:incident-7:trigger:2']
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown PagerDuty action {action!r}")
+    regions = sorted({r for _, r, _ in page.components})
+    affected = ", ".join(f"{c} in {r}: {state}" for c, r, state in page.components)
+    verb = {"trigger": "PAGE", "acknowledge": "acknowledged", "resolve": "resolved"}[action]
+    body = "\n".join(line for line in (
+        f"{page.impact} impact, tier {target.tier}; " + (", ".join(regions) or "no region"),
+        affected, page.link) if line)
+    notices = []
+    for url in escalation_channels(target.tier, settings):
+        channel = hashlib.sha256(url.encode()).hexdigest()[:12]
+        notices.append(Notice(
+            key=f"ch:{channel}:{outbox_key(target, action, revision).removeprefix('pd:')}",
+            channel="apprise_page", recipient=url, event_type=f"page.{action}",
+            payload={"title": f"[{verb}] {page.title}"[:250], "body": body,
+                     "notify_type": _CHANNEL_TYPES[action], "dedup_key": target.dedup_key},
+            ordering_key=f"incident-{page.incident_id}:channel-{channel}"))
+    return notices
 
 
 def page_notices(page: IncidentPage, action: str, revision: int,

@@ -52,6 +52,10 @@ class Settings:
     #: Certificates with fewer days left are listed (`/api/v1/tls`) and paged to the Tier 2
     #: key once per threshold (this, 7 and 1 days).
     tls_warn_days: int = 14
+    #: On-call's extra escalation targets per tier, as Apprise URLs (`slack://…`,
+    #: `ntfy://…`): each gets every PagerDuty trigger, acknowledge and resolve of its tier.
+    escalation_channels_tier1: tuple[str, ...] = ()
+    escalation_channels_tier2: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -130,6 +134,19 @@ def parse_regions(name: str, raw: str) -> tuple[str, ...]:
     return regions
 
 
+def parse_channel_urls(name: str, raw: str) -> tuple[str, ...]:
+    """Apprise URLs separated by commas or white space (a TOML list in the file); each must
+    be one Apprise can send to."""
+    from alerts.senders.channel import channel_plugin  # Apprise, loaded only when used
+
+    urls = tuple(part for part in raw.replace(",", " ").split() if part)
+    for url in urls:
+        if channel_plugin(url) is None:
+            raise ConfigError(f"{name}: {url.split('://', 1)[0]}://… is not an Apprise URL "
+                              "Bellwether can send to")
+    return urls
+
+
 Parser = Callable[[str, str], Any]
 
 #: field name, environment variable, parser
@@ -154,10 +171,13 @@ TABLE: tuple[tuple[str, str, Parser], ...] = (
     ("max_body_bytes", "BELLWETHER_MAX_BODY_BYTES", parse_int(1024)),
     ("server_threads", "BELLWETHER_SERVER_THREADS", parse_int(1, 512)),
     ("tls_warn_days", "BELLWETHER_TLS_WARN_DAYS", parse_int(1, 365)),
+    ("escalation_channels_tier1", "BELLWETHER_ESCALATION_CHANNELS_TIER1", parse_channel_urls),
+    ("escalation_channels_tier2", "BELLWETHER_ESCALATION_CHANNELS_TIER2", parse_channel_urls),
 )
 
 SECRET_FIELDS = ("admin_token", "pagerduty_routing_key_tier1", "pagerduty_routing_key_tier2",
-                 "smtp_url", "secret_key")
+                 "smtp_url", "secret_key", "escalation_channels_tier1",
+                 "escalation_channels_tier2")
 
 
 def _file_value(name: str, raw: Any) -> str:

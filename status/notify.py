@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment
 
 from alerts.outbox import Notice
-from status.subscriptions import Links, Scope, hears
+from status.subscriptions import Links, Scope, hears, link_address
 
 EVENT_KINDS = ("incident.opened", "incident.updated", "incident.resolved",
                "maintenance.scheduled", "maintenance.started", "maintenance.completed")
@@ -83,6 +83,30 @@ def webhook_notice(event: Event, who: Audience) -> Notice:
                   ordering_key=f"subscriber-{who.id}")
 
 
+_CHANNEL_TYPES = {"resolved": "success", "completed": "success", "scheduled": "info",
+                  "in_progress": "info"}
+
+
+def channel_notice(event: Event, who: Audience, links: Links, base_url: str) -> Notice:
+    """A message to a subscriber's channel (Slack, Teams, Discord, ntfy … through Apprise):
+    title, what is affected, the message, and links to the incident and to manage or stop
+    the subscription."""
+    ref = link_address("apprise", who.address)
+    manage = f"{base_url}/subscribe/manage/{links.make('manage', who.id, ref)}"
+    unsubscribe = f"{base_url}/subscribe/unsubscribe/{links.make('unsubscribe', who.id, ref)}"
+    affected = ", ".join(f"{c} in {r}" for c, r in event.affected)
+    body = "\n\n".join(part for part in (
+        event.body, f"Affected: {affected}" if affected else "", f"Details: {event.link}",
+        f"Manage: {manage}\nUnsubscribe: {unsubscribe}") if part)
+    notify_type = _CHANNEL_TYPES.get(event.status, "warning")
+    return Notice(key=f"apprise:{event.key}:subscriber-{who.id}", channel="apprise",
+                  recipient=who.address, event_type=event.kind,
+                  payload={"subscriber_id": who.id, "notify_type": notify_type,
+                           "title": f"[{event.status.replace('_', ' ')}] {event.title}"[:250],
+                           "body": body},
+                  ordering_key=f"subscriber-{who.id}")
+
+
 def notices_for(event: Event, audience: Sequence[Audience], env: Environment, links: Links,
                 base_url: str) -> list[Notice]:
     """The outbox rows for everyone who hears of `event`."""
@@ -94,6 +118,8 @@ def notices_for(event: Event, audience: Sequence[Audience], env: Environment, li
             continue
         if who.kind == "email":
             notices.append(email_notice(event, who, env, links, base_url))
+        elif who.kind == "apprise":
+            notices.append(channel_notice(event, who, links, base_url))
         else:
             notices.append(webhook_notice(event, who))
     return notices
@@ -111,4 +137,20 @@ def confirmation_notice(subscriber_id: int, address: str, env: Environment, link
     return Notice(key=f"email:confirm:subscriber-{subscriber_id}:{int(asked_at.timestamp())}",
                   channel="email",
                   recipient=address, event_type="subscription.confirm", payload=payload,
+                  ordering_key=f"subscriber-{subscriber_id}")
+
+
+def channel_confirmation_notice(subscriber_id: int, address: str, links: Links, base_url: str,
+                                regions: Sequence[str], asked_at: datetime) -> Notice:
+    """Double opt-in for a channel: a first message through the channel itself, carrying the
+    confirmation link; nothing else is sent there before someone who reads the channel opens
+    it. One per request, like the email's."""
+    token = links.make("confirm", subscriber_id, link_address("apprise", address))
+    body = (f"Someone asked for status notices of {', '.join(regions)} in this channel.\n\n"
+            f"Confirm with this link (valid for 48 hours): {base_url}/subscribe/confirm/{token}"
+            "\n\nIf it was not you, ignore this message: nothing else will be sent.")
+    return Notice(key=f"apprise:confirm:subscriber-{subscriber_id}:{int(asked_at.timestamp())}",
+                  channel="apprise", recipient=address, event_type="subscription.confirm",
+                  payload={"subscriber_id": subscriber_id, "notify_type": "info",
+                           "title": "Confirm your status subscription", "body": body},
                   ordering_key=f"subscriber-{subscriber_id}")

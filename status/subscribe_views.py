@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from alerts.outbox import enqueue
+from alerts.senders.channel import channel_plugin, connect_host
 from alerts.senders.webhook import is_private_address
 from commerce.catalog import SERVICES
 from core.errors import BellwetherError
@@ -19,7 +20,7 @@ from core.ratelimit import SlidingWindowLimiter
 from core.web import current_runtime, json_body, request_session
 from status import subscribers_store
 from status.announce import links_for
-from status.notify import confirmation_notice
+from status.notify import channel_confirmation_notice, confirmation_notice
 from status.render import environment
 from status.subscriptions import (
     CONFIRM_MAX_AGE_S,
@@ -27,6 +28,7 @@ from status.subscriptions import (
     RESEND_INTERVAL,
     ConfirmationSentRecently,
     InvalidSubscription,
+    check_channel_url,
     check_email,
     check_scopes,
     check_webhook_url,
@@ -59,12 +61,29 @@ def refuse_private_webhook(url: str) -> None:
     sender refuses those at every delivery (unless `allow_private_webhooks` is set), so it
     would never hear a thing. A name that does not resolve right now is accepted; delivery
     resolves it again each time and records why it failed."""
-    if current_runtime().settings.extra.get("allow_private_webhooks"):
-        return
     parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return
+    refuse_private_host(parts.hostname or "", port, "webhook")
+
+
+def refuse_private_channel(url: str) -> None:
+    """The same for a channel whose URL names its host (ntfy, json, Mattermost, Teams
+    workflows …); services with a fixed public host (Slack, Discord) have nothing to check."""
+    plugin = channel_plugin(url)
+    target = connect_host(plugin) if plugin is not None else None
+    if target is not None:
+        refuse_private_host(target[0], target[1], "channel")
+
+
+def refuse_private_host(host: str, port: int, what: str) -> None:
+    """InvalidSubscription when `host` is, or resolves to, a private or loopback address and
+    `allow_private_webhooks` is off."""
+    if current_runtime().settings.extra.get("allow_private_webhooks"):
+        return
+    try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError, ValueError):
         return
@@ -73,7 +92,7 @@ def refuse_private_webhook(url: str) -> None:
         where = host if host == private[0] else f"{host} ({private[0]})"
         raise InvalidSubscription(
             f"{where} is a private or loopback address, which Bellwether never delivers "
-            "to: this webhook would receive nothing. Use a URL reachable from the internet")
+            f"to: this {what} would receive nothing. Use a URL reachable from the internet")
 
 
 def _subscribe(kind: str, address: str, regions: list[str], components: list[str],
@@ -86,24 +105,42 @@ def _subscribe(kind: str, address: str, regions: list[str], components: list[str
                               f"{int(wait.total_seconds()) + 1} s")
     runtime = current_runtime()
     if kind not in KINDS:
-        raise InvalidSubscription("'kind' must be email or webhook")
-    address = check_email(address) if kind == "email" else check_webhook_url(address)
+        raise InvalidSubscription("'kind' must be apprise (a channel URL), email or webhook")
+    address = _checked_address(kind, address)
     scopes = check_scopes(regions, components, runtime.settings.regions, SERVICES)
-    if kind == "webhook":
-        refuse_private_webhook(address)
     session = request_session()
     now = runtime.clock.now()
     subscriber, secret = subscribers_store.create_subscriber(session, kind, address, scopes, now)
+    links = links_for(runtime.settings, runtime.clock)
+    regions_chosen = sorted({s.region for s in scopes})
     if kind == "email":
         enqueue(session, [confirmation_notice(
-            subscriber.id, address, environment(), links_for(runtime.settings, runtime.clock),
-            runtime.settings.effective_public_url, sorted({s.region for s in scopes}),
-            subscriber.created_at)], now)
+            subscriber.id, address, environment(), links,
+            runtime.settings.effective_public_url, regions_chosen, subscriber.created_at)], now)
+    elif kind == "apprise":
+        enqueue(session, [channel_confirmation_notice(
+            subscriber.id, address, links, runtime.settings.effective_public_url,
+            regions_chosen, subscriber.created_at)], now)
     session.commit()
-    return {"id": subscriber.id, "kind": kind, "address": address,
+    return {"id": subscriber.id, "kind": kind,
+            "address": subscribers_store.address_of(subscriber),
             "status": "active" if subscriber.confirmed_at else "pending_confirmation",
             "secret": secret, "regions": sorted({s.region for s in scopes}),
             "components": sorted({s.component for s in scopes if s.component})}
+
+
+def _checked_address(kind: str, address: str) -> str:
+    """The address in its checked form; webhooks and channels whose host is private or
+    loopback are refused (unless allowed), as the senders would refuse them."""
+    if kind == "email":
+        return check_email(address)
+    if kind == "webhook":
+        url = check_webhook_url(address)
+        refuse_private_webhook(url)
+        return url
+    url = check_channel_url(address)
+    refuse_private_channel(url)
+    return url
 
 
 def _form_lists() -> tuple[list[str], list[str]]:
@@ -142,7 +179,8 @@ def subscribe_post() -> Response:
 @operation(public=True, body=SUBSCRIBE_BODY, responses={201: {"type": "object"}},
            tags=("subscriptions",))
 def subscribe_api() -> Any:
-    """Subscribe by email (a confirmation link is sent) or webhook (the secret is shown once)."""
+    """Subscribe by email or channel (`apprise`, an Apprise URL: a confirmation link is sent
+    through it) or webhook (the secret is shown once)."""
     body = json_body()
     regions, components = body.get("regions", []), body.get("components", [])
     if not isinstance(regions, list) or not isinstance(components, list) \
@@ -163,7 +201,8 @@ def confirm(token: str) -> Response:
     subscribers_store.confirm(subscriber, runtime.clock.now())
     session.commit()
     manage = f"/subscribe/manage/{links.make('manage', subscriber.id, address)}"
-    return _render("confirmed.html", address=address, manage_url=manage,
+    return _render("confirmed.html", address=subscribers_store.address_of(subscriber),
+                   manage_url=manage,
                    scopes=subscribers_store.scopes_of(subscriber))
 
 
@@ -185,7 +224,8 @@ def manage(token: str) -> Response:
             session.rollback()
             error = exc.detail
     scopes = subscribers_store.scopes_of(subscriber)
-    return _render("manage.html", status=400 if error else 200, error=error, address=address,
+    return _render("manage.html", status=400 if error else 200, error=error,
+                   address=subscribers_store.address_of(subscriber),
                    chosen_regions=sorted({s.region for s in scopes}),
                    chosen_components=sorted({s.component for s in scopes if s.component}),
                    unsubscribe_url=f"/subscribe/unsubscribe/"
@@ -201,7 +241,7 @@ def _unsubscribe(token: str) -> str:
     subscriber = subscribers_store.get_subscriber(session, subscriber_id, address)
     subscribers_store.unsubscribe(subscriber, runtime.clock.now())
     session.commit()
-    return address
+    return subscribers_store.address_of(subscriber)
 
 
 @bp.get("/subscribe/unsubscribe/<token>")

@@ -12,23 +12,31 @@ from sqlalchemy.orm import Session, selectinload
 
 from status.models import Subscriber, SubscriberScope
 from status.notify import Audience
-from status.subscriptions import BadLink, InvalidSubscription, Scope, check_resend
+from status.subscriptions import (
+    BadLink,
+    InvalidSubscription,
+    Scope,
+    check_resend,
+    link_address,
+    shown_address,
+)
 
 
 def create_subscriber(session: Session, kind: str, address: str, scopes: Sequence[Scope],
                       now: datetime) -> tuple[Subscriber, str | None]:
-    """A new subscriber; webhooks get a signing secret (returned once), emails wait for
-    confirmation. Subscribing a pending address again starts over rather than duplicating
+    """A new subscriber; webhooks get a signing secret (returned once), emails and channels
+    wait for confirmation. Subscribing a pending address again starts over rather than duplicating
     it: new scopes, and `created_at` set to now, which is when its newest confirmation link
     was asked for (ConfirmationSentRecently within RESEND_INTERVAL of the last one)."""
     existing = session.scalar(select(Subscriber).where(
         Subscriber.kind == kind, Subscriber.address == address,
         Subscriber.unsubscribed_at.is_(None)).with_for_update())
+    shown = shown_address(kind, address)
     if existing is not None and existing.confirmed_at is not None:
-        raise InvalidSubscription(f"{address} is subscribed already; use the manage link "
+        raise InvalidSubscription(f"{shown} is subscribed already; use the manage link "
                                   "from any notice to change it")
     if existing is not None:
-        check_resend(address, existing.created_at, now)
+        check_resend(shown, existing.created_at, now)
         existing.created_at = now
     subscriber = existing or Subscriber(kind=kind, address=address, created_at=now)
     secret = secrets.token_urlsafe(32) if kind == "webhook" else None
@@ -42,9 +50,10 @@ def create_subscriber(session: Session, kind: str, address: str, scopes: Sequenc
 
 
 def get_subscriber(session: Session, subscriber_id: int, address: str) -> Subscriber:
-    """The subscriber a link names; the address must still match (no reuse of old links)."""
+    """The subscriber a link names; the address must still match (no reuse of old links).
+    `address` is as links carry it (`subscriptions.link_address`)."""
     subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscriber.address != address:
+    if subscriber is None or link_address(subscriber.kind, subscriber.address) != address:
         raise BadLink("this link is not valid")
     return subscriber
 
@@ -64,6 +73,11 @@ def unsubscribe(subscriber: Subscriber, now: datetime) -> None:
 def replace_scopes(subscriber: Subscriber, scopes: Sequence[Scope]) -> None:
     subscriber.scopes = [SubscriberScope(region=s.region, component=s.component)
                          for s in scopes]
+
+
+def address_of(subscriber: Subscriber) -> str:
+    """The subscriber's address as pages show it (a channel's secrets masked)."""
+    return shown_address(subscriber.kind, subscriber.address)
 
 
 def scopes_of(subscriber: Subscriber) -> list[Scope]:

@@ -4,6 +4,10 @@ Links are signed with the instance's secret key: a confirmation link expires (do
 opt-in), manage and unsubscribe links do not, and none can be forged or moved to another
 subscriber.
 
+A channel (an Apprise URL: `slack://…`, `discord://…`, `ntfy://…`, `workflows://…` for
+Teams) carries its secrets in its URL, so links name it by a digest of the URL, never the
+URL itself (`link_address`), and pages show it with the secrets masked (`shown_address`).
+
 Subscribing a pending address again sends a new confirmation link, at most once per
 `RESEND_INTERVAL`; the links sent before stay valid until each expires (they are signed,
 not stored), so a lost or expired link never locks an address out.
@@ -11,6 +15,7 @@ not stored), so a lost or expired link never locks an address out.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from alerts.senders.channel import channel_plugin
 from core.clock import Clock
 from core.errors import BellwetherError
 
@@ -26,7 +32,7 @@ CONFIRM_MAX_AGE_S = 48 * 3600
 #: How often a pending address may be sent a new confirmation link (asking again sooner is
 #: refused, so the form cannot be used to flood someone's inbox).
 RESEND_INTERVAL = timedelta(minutes=10)
-KINDS = ("email", "webhook")
+KINDS = ("email", "webhook", "apprise")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
                     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -64,6 +70,39 @@ def check_webhook_url(url: str) -> str:
     if parts.username or parts.password:
         raise InvalidSubscription("a webhook URL must not carry credentials")
     return url
+
+
+def check_channel_url(url: str) -> str:
+    """An Apprise URL that Apprise can send to (read without any network); where its host
+    points is checked at subscription and again at every delivery."""
+    url = url.strip()
+    if not url or len(url) > 500 or any(ch.isspace() for ch in url) or \
+            channel_plugin(url) is None:
+        raise InvalidSubscription("a channel needs an Apprise URL such as slack://…, "
+                                  "discord://…, workflows://… (Teams) or ntfy://host/topic")
+    return url
+
+
+def link_address(kind: str, address: str) -> str:
+    """What signed links carry to name a subscriber's address: the address itself, or for a
+    channel a digest of its URL (the URL holds the channel's secrets; links travel in clear).
+
+    >>> link_address("email", "a@b.test"), link_address("apprise", "ntfy://h/t")[:16]
+    ('a@b.test', 'apprise:sha256:7')
+    """
+    if kind != "apprise":
+        return address
+    return "apprise:sha256:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def shown_address(kind: str, address: str) -> str:
+    """The address as pages show it: a channel's URL with its secrets masked by Apprise."""
+    if kind != "apprise":
+        return address
+    plugin = channel_plugin(address)
+    if plugin is None:
+        return "(channel)"
+    return str(plugin.url(privacy=True)).split("?", 1)[0]  # type: ignore[no-untyped-call]
 
 
 def check_resend(address: str, last_sent: datetime, now: datetime) -> None:

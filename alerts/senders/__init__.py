@@ -2,7 +2,8 @@
 
 A sender never decides about retrying: it raises `DeliveryError(message, permanent=...)`
 and the dispatcher (alerts.dispatch) backs off, retries or dead-letters. Implementations:
-`pagerduty.EventsApiPager`, `email.SmtpMailer`, `webhook.WebhookSender`, and the in-process
+`pagerduty.EventsApiPager`, `email.SmtpMailer`, `webhook.WebhookSender`,
+`channel.AppriseSender` (Slack, Teams, Discord, ntfy … through Apprise), and the in-process
 `local.NullSender`, `local.OffSender`, `local.RecordingSender` for tests and switched-off
 channels.
 """
@@ -100,6 +101,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 def build_senders(settings: Settings, clock: Clock) -> dict[str, Sender]:
     """The sender of each channel, from the settings: email without BELLWETHER_SMTP_URL is
     off (its rows end dead, saying so); PagerDuty rows exist only for configured keys."""
+    from alerts.senders.channel import AppriseSender
     from alerts.senders.email import DEFAULT_FROM, SmtpMailer
     from alerts.senders.local import OffSender
     from alerts.senders.pagerduty import EventsApiPager
@@ -113,4 +115,6 @@ def build_senders(settings: Settings, clock: Clock) -> dict[str, Sender]:
         mailer = OffSender("email is off (BELLWETHER_SMTP_URL unset)")
     allow_private = bool(settings.extra.get("allow_private_webhooks"))
     webhooks = WebhookSender(clock, allow_private=allow_private)
-    return {"pagerduty": EventsApiPager(settings, clock), "email": mailer, "webhook": webhooks}
+    channels = AppriseSender(allow_private=allow_private)
+    return {"pagerduty": EventsApiPager(settings, clock), "email": mailer, "webhook": webhooks,
+            "apprise": channels, "apprise_page": channels}
