@@ -14,8 +14,15 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from alerts.outbox import enqueue
-from alerts.paging import IncidentPage, PageTarget, page_notice, resolve_prefix, trigger_target
+from alerts.outbox import Notice, enqueue
+from alerts.paging import (
+    IncidentPage,
+    PageTarget,
+    escalation_notices,
+    page_notice,
+    resolve_prefix,
+    trigger_target,
+)
 from alerts.store import withdraw_unsent
 from commerce.catalog import tier_of
 from core.clock import FixedClock
@@ -303,13 +310,17 @@ def page(session: Session, incident: Incident, action: str, revision: int,
         incident.pages.append(IncidentPageRow(
             dedup_key=target.dedup_key, routing_key=target.routing_key,
             tier=target.tier, triggered_at=now))
-        return enqueue(session, [page_notice(described, target, action, revision, settings)],
-                       now)
+        return enqueue(session, [page_notice(described, target, action, revision, settings),
+                                 *escalation_notices(described, target, action, revision,
+                                                     settings)], now)
     open_rows = [p for p in incident.pages if p.resolved_at is None]
     if action == "resolve" and incident.reopened_at is None:
         revision = 0  # the first closing; a reopened incident's resolves are numbered
-    notices = [page_notice(described, PageTarget(p.dedup_key, p.routing_key, p.tier), action,
-                           revision, settings) for p in open_rows]
+    notices = []
+    for row in open_rows:
+        target = PageTarget(row.dedup_key, row.routing_key, row.tier)
+        notices += [page_notice(described, target, action, revision, settings),
+                    *escalation_notices(described, target, action, revision, settings)]
     if action == "resolve":
         for row in open_rows:
             row.resolved_at = now
@@ -322,7 +333,7 @@ def reopen_pages(session: Session, incident: Incident, revision: int, settings: 
     back (the alert never closed there); one already sent is followed by a new trigger on
     the same dedup_key and routing key. How many triggers were enqueued."""
     described = incident_page(incident, settings)
-    triggers = []
+    triggers: list[Notice] = []
     for row in incident.pages:
         if row.resolved_at is None:
             continue
@@ -330,7 +341,8 @@ def reopen_pages(session: Session, incident: Incident, revision: int, settings: 
         if withdraw_unsent(session, resolve_prefix(row.dedup_key)):
             continue
         target = PageTarget(row.dedup_key, row.routing_key, row.tier)
-        triggers.append(page_notice(described, target, "trigger", revision, settings))
+        triggers += [page_notice(described, target, "trigger", revision, settings),
+                     *escalation_notices(described, target, "trigger", revision, settings)]
     return enqueue(session, triggers, now)
 
 
