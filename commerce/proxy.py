@@ -62,10 +62,13 @@ class RegionRouter:
         with self._lock:
             self.healthy = self.healthy | {zone} if healthy else self.healthy - {zone}
 
-    def check_health(self) -> None:
-        """GET /healthz on every zone; what answers 200 in time is healthy."""
+    def check_health(self, everything: bool = True) -> None:
+        """GET /healthz on every zone (or, with `everything` false, only on those marked
+        unhealthy, to bring them back); what answers 200 in time is healthy. A zone that
+        stops accepting connections is marked at the first refused forward anyway."""
         for zone in self.zone_names():
-            self.mark(zone, _answers_health(self.zone_ports[zone]))
+            if everything or zone not in self.healthy:
+                self.mark(zone, _answers_health(self.zone_ports[zone]))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":

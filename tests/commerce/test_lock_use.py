@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from app import create_app
 from commerce import store
 from commerce.faults import FaultKind, FaultSpec
-from commerce.fleet import FAULT_CHECK_INTERVAL_S, WORKER_SAFETY_S, Fleet
+from commerce.fleet import FAULT_CHECK_INTERVAL_S, HEALTH_INTERVAL_S, WORKER_SAFETY_S, Fleet
 from core.config import Settings
 from core.db import READ_ONLY, make_session_factory, session_scope
 from tests.commerce.conftest import FaultInjector
@@ -208,3 +208,26 @@ def test_the_work_signal_fires_when_the_order_commits_and_not_on_rollback(
     with session_scope(factory) as session:
         store.WORK_ARRIVED.mark(session)
     assert store.WORK_ARRIVED.generation == before + 1
+
+
+def test_healthy_zones_are_not_asked_every_second(fleet: Fleet,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The routers asked each of the nine zones for /healthz every second; healthy zones
+    are now re-checked every HEALTHY_RECHECK_S (a refused forward marks a zone at once)."""
+    from commerce import proxy
+
+    asked: list[int] = []
+    real = proxy._answers_health
+
+    def counted(port: int) -> bool:
+        asked.append(port)
+        return real(port)
+
+    monkeypatch.setattr(proxy, "_answers_health", counted)
+    threading.Event().wait(2 * HEALTH_INTERVAL_S)
+    zones = len(fleet.zones)
+    assert len(asked) <= zones, f"{len(asked)} health requests in 2 s for {zones} zones"
+    before = len(asked)
+    fleet.faults_changed()  # a fault changed: every zone is checked at once
+    wait_until(lambda: len(asked) >= before + zones, timeout=5,
+               message="a full health round after the fault change")
