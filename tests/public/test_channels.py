@@ -37,8 +37,9 @@ from alerts.senders.local import RecordingSender
 from app import create_app
 from core import migrate
 from core.clock import ManualClock
-from core.config import Settings
+from core.config import Settings, load_settings
 from core.db import session_scope
+from core.errors import ConfigError
 from core.runtime import Runtime
 from core.scheduler import JobContext
 from status import store
@@ -335,3 +336,55 @@ def test_on_call_channels_hear_each_page_trigger_and_resolve_in_the_page_lane(
                                .order_by(OutboxRow.id)).all()
     assert rows == [("pagerduty", PAGE_LANE, "delivered"), ("apprise_page", PAGE_LANE, "delivered"),
                     ("pagerduty", PAGE_LANE, "delivered"), ("apprise_page", PAGE_LANE, "delivered")]
+
+
+def form_token(client: Any) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get("/subscribe").get_data(as_text=True))
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+def test_the_form_subscribes_a_channel_and_its_unsubscribe_link_stops_the_notices(
+        site: Flask, stand_ins: dict[str, tuple[ServiceStandIn, str]]) -> None:
+    server, url = stand_ins["ntfy"]
+    client = site.test_client()
+    form = client.get("/subscribe").get_data(as_text=True)
+    assert 'value="apprise"' in form
+    answer = client.post("/subscribe", data={
+        "csrf_token": form_token(client), "kind": "apprise", "address": url,
+        "regions": [REGION]})
+    assert answer.status_code == 201
+    assert "Check your channel" in answer.get_data(as_text=True)
+    deliver(site)
+    confirm = CONFIRM.search(server.messages[0].text)
+    assert confirm
+    assert client.get(confirm.group(1)).status_code == 200
+    incident = add_update(site, None, "investigating", "Checkout answers 503")
+    deliver(site)
+    assert len(server.messages) == 2
+    leave = re.search(r"http://status\.test(/subscribe/unsubscribe/[A-Za-z0-9_.\-]+)",
+                      server.messages[1].text)
+    assert leave
+    done = client.post(leave.group(1), data={"csrf_token": form_token(client)})
+    assert done.status_code == 200
+    assert "bellwether-status" in done.get_data(as_text=True)
+    add_update(site, incident, "resolved", "Orders are flowing again")
+    deliver(site)
+    assert len(server.messages) == 2
+
+
+def test_escalation_channels_are_read_from_the_file_and_the_environment(
+        tmp_path: Path) -> None:
+    config = tmp_path / "bellwether.toml"
+    config.write_text('escalation_channels_tier1 = ["ntfy://ntfy.example/oncall", '
+                      '"slack://T1ABCDEFG/B2ABCDEFG/abcdefghijklmnopqrstuvwx"]\n')
+    settings = load_settings({}, config)
+    assert settings.escalation_channels_tier1 == (
+        "ntfy://ntfy.example/oncall", "slack://T1ABCDEFG/B2ABCDEFG/abcdefghijklmnopqrstuvwx")
+    assert settings.escalation_channels_tier2 == ()
+    from_env = load_settings({"BELLWETHER_ESCALATION_CHANNELS_TIER2": "ntfy://a.example/x"},
+                             config)
+    assert from_env.escalation_channels_tier2 == ("ntfy://a.example/x",)
+    with pytest.raises(ConfigError, match="not an Apprise URL"):
+        load_settings({"BELLWETHER_ESCALATION_CHANNELS_TIER1": "nosuch://x"})
