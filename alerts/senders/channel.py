@@ -6,9 +6,10 @@ The payload carries `title`, `body` and `notify_type` (info, success, warning, f
 Apprise sends with its own HTTP client, so the webhook rules are applied before it connects:
 when the URL names the host to connect to (ntfy, json, Mattermost, Teams workflows …), that
 host is resolved and refused if private or loopback, unless `allow_private_webhooks` is set
-(the same check as webhooks: `webhook.resolve_target`). Services with a fixed public host
-(Slack's and Discord's webhooks) carry only tokens in their URL and need no check. Unlike a
-webhook, the address is not pinned: Apprise resolves the name again when it connects.
+(the same check as webhooks: `webhook.resolve_target`), and redirects are not followed.
+Services with a fixed public host (Slack's and Discord's webhooks) carry only tokens in
+their URL and need no check. Unlike a webhook, the address is not pinned: Apprise resolves
+the name again when it connects.
 
 Apprise reports a failure as False and a log line, not an exception or a status code: every
 failure is a retryable one that counts against the channel's subscriber (as a webhook's
@@ -108,6 +109,7 @@ class AppriseSender:
             raise DeliveryError("not a channel URL Apprise can send to", permanent=True,
                                 recipient_fault=True)
         refuse_private_host(plugin, self.allow_private)
+        plugin.redirects = False  # as webhooks: a redirect could lead past the host check
         payload: dict[str, Any] = dict(delivery.payload)
         notify_type = str(payload.get("notify_type", "info"))
         records = _ThreadRecords()

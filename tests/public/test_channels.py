@@ -388,3 +388,38 @@ def test_escalation_channels_are_read_from_the_file_and_the_environment(
     assert from_env.escalation_channels_tier2 == ("ntfy://a.example/x",)
     with pytest.raises(ConfigError, match="not an Apprise URL"):
         load_settings({"BELLWETHER_ESCALATION_CHANNELS_TIER1": "nosuch://x"})
+
+
+class Redirecting(LoopbackServer):
+    """Answers every call with a redirect to `target`."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+        self.calls = 0
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        read_body(handler)
+        self.calls += 1
+        handler.send_response(307)
+        handler.send_header("Location", self.target)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+
+def test_a_channel_never_follows_a_redirect(
+        stand_ins: dict[str, tuple[ServiceStandIn, str]]) -> None:
+    ntfy, _ = stand_ins["ntfy"]
+    redirecting = Redirecting(f"{ntfy.url}/elsewhere")
+    redirecting.start()
+    try:
+        delivery = Delivery(id=1, key="k", channel="apprise",
+                            recipient=f"json://127.0.0.1:{redirecting.port}/hook",
+                            event_type="incident.opened", payload={"title": "t", "body": "b"})
+        with pytest.raises(DeliveryError) as failed:
+            AppriseSender(allow_private=True).send(delivery)
+    finally:
+        redirecting.stop()
+    assert redirecting.calls == 1
+    assert ntfy.messages == []
+    assert "307" in failed.value.message
