@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from alerts.models import OutboxRow
+from alerts.outbox import PAGE_LANE
 
 #: A row taken back before any attempt: it will never be sent.
 WITHDRAWN = "withdrawn"
@@ -52,6 +53,10 @@ class OutboxCounts:
     pagerduty_failed_attempts: int
 
 
+#: The statuses of rows that may have been attempted (a withdrawn row never was).
+ATTEMPTED = ("pending", "sending", "delivered", "dead")
+
+
 def outbox_counts(session: Session) -> OutboxCounts:
     """Three aggregate queries. A failed attempt is one that neither delivered the row nor
     is still under way: every attempt is recorded (attempts + 1) when the row is claimed,
@@ -68,7 +73,10 @@ def outbox_counts(session: Session) -> OutboxCounts:
     attempts, not_failed = session.execute(
         select(func.coalesce(func.sum(OutboxRow.attempts), 0),
                func.coalesce(func.sum(finished), 0))
-        .where(OutboxRow.channel == "pagerduty")).one()
+        # Every status an attempted row can have, and the page lane: both lead `ix_outbox_lane`
+        # (status, priority, id), so only the page lane's rows are read, never the notices.
+        .where(OutboxRow.status.in_(ATTEMPTED), OutboxRow.priority == PAGE_LANE,
+               OutboxRow.channel == "pagerduty")).one()
     return OutboxCounts(waiting={(int(lane), status): int(n) for lane, status, n in waiting},
                         dead={channel: int(n) for channel, n in dead},
                         pagerduty_failed_attempts=int(attempts) - int(not_failed))
