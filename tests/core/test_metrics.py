@@ -269,3 +269,16 @@ def test_a_real_prometheus_scrapes_it(web: Listener, tmp_path: Path) -> None:
                    message="Prometheus to scrape bellwether_build_info")
         assert prometheus.query("bellwether_incidents_open")
         assert not prometheus.query('{__name__=~".+_created"}')
+
+
+def test_answers_from_the_static_copy_are_counted_under_flasks_rule(
+        web: Listener, live_app: Flask, tmp_path: Path) -> None:
+    copy = tmp_path / "public"
+    (copy / "incidents" / "424242").mkdir(parents=True)
+    (copy / "incidents" / "424242" / "index.html").write_text("<p>from the copy</p>")
+    live_app.extensions["bellwether"].parts["public_dir"] = copy
+    answer = httpx.get(f"{web.url}/incidents/424242", timeout=5)
+    assert (answer.status_code, answer.text) == (200, "<p>from the copy</p>")  # Flask: 404
+    requests = families(web)["bellwether_http_requests"]
+    assert value(requests, method="GET", route="/incidents/<int:incident_id>",
+                 status="200") == 1
