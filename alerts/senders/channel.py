@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from email import charset as email_charset
 from typing import Any
 
 from apprise import Apprise, AppriseAsset, NotifyType
@@ -41,17 +42,30 @@ _loaded = False
 
 
 def _load_plugins() -> None:
-    """Load Apprise's plugins once. Its email plugin imports `imghdr`, deprecated in Python
-    3.11 (DeprecationWarning): that warning is Apprise's to fix, so it is silenced here
-    alone, under a lock (warning filters are process-wide)."""
+    """Load Apprise's plugins once, undoing what its email plugin does to the process:
+
+    1. It imports `imghdr`, deprecated in Python 3.11: that DeprecationWarning is Apprise's
+       to fix, so it is silenced here alone, under a lock (warning filters are global).
+    2. It registers UTF-8 as quoted-printable in the standard library's charset tables,
+       which would change how every email Bellwether sends (alerts.senders.email) is
+       encoded: the tables are put back as they were.
+    """
     global _loaded
     with _LOADED:
         if _loaded:
             return
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="'imghdr' is deprecated",
-                                    category=DeprecationWarning)
-            N_MGR.load_modules()  # type: ignore[no-untyped-call]
+        saved = [(table, dict(table)) for table in (email_charset.CHARSETS,
+                                                   email_charset.ALIASES,
+                                                   email_charset.CODEC_MAP)]
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="'imghdr' is deprecated",
+                                        category=DeprecationWarning)
+                N_MGR.load_modules()  # type: ignore[no-untyped-call]
+        finally:
+            for table, before in saved:
+                table.clear()
+                table.update(before)
         _loaded = True
 
 
