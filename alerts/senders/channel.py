@@ -54,16 +54,16 @@ def _load_plugins() -> None:
     with _LOADED:
         if _loaded:
             return
-        saved = [(table, dict(table)) for table in (email_charset.CHARSETS,
-                                                   email_charset.ALIASES,
-                                                   email_charset.CODEC_MAP)]
+        tables: list[dict[str, Any]] = [email_charset.CHARSETS, email_charset.ALIASES,
+                                         email_charset.CODEC_MAP]
+        saved = [dict(table) for table in tables]
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="'imghdr' is deprecated",
                                         category=DeprecationWarning)
                 N_MGR.load_modules()  # type: ignore[no-untyped-call]
         finally:
-            for table, before in saved:
+            for table, before in zip(tables, saved, strict=True):
                 table.clear()
                 table.update(before)
         _loaded = True
