@@ -163,6 +163,19 @@ def escalation_channels(tier: int, settings: Settings) -> tuple[str, ...]:
     return settings.escalation_channels_tier2
 
 
+def _channel_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def escalation_resolve_prefix(url: str, dedup: str) -> str:
+    """What every resolve of one alert sent to one escalation channel starts with.
+
+    >>> escalation_resolve_prefix("ntfy://ntfy.example/oncall", "bellwether-incident-7")
+    'ch:c5e0ad0360e6:incident-7:resolve'
+    """
+    return f"ch:{_channel_id(url)}:{resolve_prefix(dedup).removeprefix('pd:')}"
+
+
 _CHANNEL_TYPES = {"trigger": "failure", "acknowledge": "warning", "resolve": "success"}
 
 
@@ -191,7 +204,7 @@ def escalation_notices(page: IncidentPage, target: PageTarget, action: str, revi
         affected, page.link) if line)
     notices = []
     for url in escalation_channels(target.tier, settings):
-        channel = hashlib.sha256(url.encode()).hexdigest()[:12]
+        channel = _channel_id(url)
         notices.append(Notice(
             key=f"ch:{channel}:{outbox_key(target, action, revision).removeprefix('pd:')}",
             channel="apprise_page", recipient=url, event_type=f"page.{action}",

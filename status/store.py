@@ -19,6 +19,7 @@ from alerts.paging import (
     IncidentPage,
     PageTarget,
     escalation_notices,
+    escalation_resolve_prefix,
     page_notice,
     resolve_prefix,
     trigger_target,
@@ -331,18 +332,23 @@ def reopen_pages(session: Session, incident: Incident, revision: int, settings: 
                  now: datetime) -> int:
     """A reopened incident's alerts: a resolve PagerDuty has not been sent yet is taken
     back (the alert never closed there); one already sent is followed by a new trigger on
-    the same dedup_key and routing key. How many triggers were enqueued."""
+    the same dedup_key and routing key. How many triggers were enqueued. Each escalation
+    channel is judged the same way on its own resolve, as it may have been told while
+    PagerDuty's waited (or the other way round)."""
     described = incident_page(incident, settings)
     triggers: list[Notice] = []
     for row in incident.pages:
         if row.resolved_at is None:
             continue
         row.resolved_at = None
+        target = PageTarget(row.dedup_key, row.routing_key, row.tier)
+        triggers += [n for n in escalation_notices(described, target, "trigger", revision,
+                                                   settings)
+                     if not withdraw_unsent(session, escalation_resolve_prefix(
+                         n.recipient, row.dedup_key))]
         if withdraw_unsent(session, resolve_prefix(row.dedup_key)):
             continue
-        target = PageTarget(row.dedup_key, row.routing_key, row.tier)
-        triggers += [page_notice(described, target, "trigger", revision, settings),
-                     *escalation_notices(described, target, "trigger", revision, settings)]
+        triggers.append(page_notice(described, target, "trigger", revision, settings))
     return enqueue(session, triggers, now)
 
 

@@ -26,7 +26,7 @@ import pytest
 from apprise.plugins.discord import NotifyDiscord
 from apprise.plugins.slack import NotifySlack
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from alerts.jobs import dispatch_once
 from alerts.models import OutboxRow
@@ -423,3 +423,49 @@ def test_a_channel_never_follows_a_redirect(
     assert redirecting.calls == 1
     assert ntfy.messages == []
     assert "307" in failed.value.message
+
+
+def outbox_rows(app: Flask) -> list[tuple[str, str, str]]:
+    """(channel, event type, status) of the page lane's rows, in order."""
+    with session_scope(runtime_of(app).session_factory) as session:
+        return [(r.channel, r.event_type, r.status) for r in session.execute(
+            select(OutboxRow.channel, OutboxRow.event_type, OutboxRow.status)
+            .where(OutboxRow.priority == PAGE_LANE).order_by(OutboxRow.id))]
+
+
+@pytest.mark.parametrize(("sent", "retriggered"), [
+    ((), []),
+    (("apprise_page",), ["apprise_page"]),
+    (("pagerduty",), ["pagerduty"]),
+    (("pagerduty", "apprise_page"), ["apprise_page", "pagerduty"]),
+])
+def test_a_reopened_incident_re_triggers_each_channel_that_was_told_it_resolved(
+        site: Flask, sent: tuple[str, ...], retriggered: list[str]) -> None:
+    runtime = runtime_of(site)
+    settings = replace(runtime.settings, pagerduty_routing_key_tier1="K1",
+                       pagerduty_routing_key_tier2="K2",
+                       escalation_channels_tier1=("ntfy://ntfy.example/oncall",),
+                       escalation_channels_tier2=("ntfy://ntfy.example/oncall",))
+    incident_id = add_update(site, None, "investigating", "Checkout answers 503")
+    now = runtime.clock.now()
+    with session_scope(runtime.session_factory) as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        store.page(session, incident, "trigger", 1, settings, now)
+        store.page(session, incident, "resolve", 1, settings, now)
+        # The triggers went out; of the resolves, only the channels in `sent` did.
+        session.execute(update(OutboxRow).where(
+            OutboxRow.event_type == "page.trigger").values(status="delivered", attempts=1))
+        session.execute(update(OutboxRow).where(
+            OutboxRow.event_type == "page.resolve", OutboxRow.channel.in_(sent))
+            .values(status="delivered", attempts=1))
+    with session_scope(runtime.session_factory) as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        assert store.reopen_pages(session, incident, 2, settings, now) == len(retriggered)
+    rows = outbox_rows(site)
+    assert [c for c, e, _ in rows[4:]] == retriggered
+    assert all(e == "page.trigger" and s == "pending" for _, e, s in rows[4:])
+    withdrawn = [c for c, e, s in rows[:4] if e == "page.resolve" and s not in
+                 ("pending", "delivered")]
+    assert sorted(withdrawn) == sorted({"pagerduty", "apprise_page"} - set(sent))
