@@ -343,6 +343,12 @@ def prune_checks(session: Session, before: datetime, limit: int | None = None) -
 
 # --- live state -----------------------------------------------------------------------------
 
+def state_pairs(session: Session) -> list[tuple[str, str]]:
+    """Every (component, region) with a stored live state."""
+    return [(c, r) for c, r in session.execute(
+        select(ComponentState.component, ComponentState.region))]
+
+
 def states(session: Session) -> dict[tuple[str, str], ComponentState]:
     return {(row.component, row.region): row for row in session.scalars(select(ComponentState))}
 

@@ -31,6 +31,7 @@ from probes import jobs, store
 from probes.checks import CheckResult
 from probes.models import CheckRow, ComponentMinute
 from probes.rollup import roll_up
+from probes.specs import default_catalogue
 from status import maintenance_notices, site_jobs
 from tests.support.databases import migrated_engine
 from tests.support.waiting import wait_until
@@ -168,6 +169,25 @@ def test_rollup_writes_one_series_per_transaction_and_reads_outside(
                        and "COMPONENT_MINUTES" not in s for s in statements)
         # one series' delete + inserts, its day recount, and marking its 360 checks
         assert len(statements) <= 12
+
+
+def test_evaluation_reads_the_checks_before_it_takes_the_write_lock(
+        fresh_engine: Engine) -> None:
+    """Every pass read up to half a minute of checks again inside BEGIN IMMEDIATE: the
+    longest write-lock holder of the 1 s soak (docs/benchmarks.md)."""
+    sqlite_only(fresh_engine)
+    factory = make_session_factory(fresh_engine)
+    with session_scope(factory) as session:
+        store.sync_probes(session, [p for p in default_catalogue(["europe-west1.gcp"])
+                                    if p.component in COMPONENTS], START)
+        store.save_checks(session, checks_of(COMPONENTS, 20), START + timedelta(seconds=20))
+    ctx = job_context(fresh_engine, START + timedelta(seconds=21))
+    with Transactions(fresh_engine).watch() as seen:
+        jobs.evaluate_states(ctx)
+    assert seen.writing, "the states and the pass's run are written"
+    for statements in seen.writing:
+        assert not any("FROM PROBE_CHECKS" in s for s in statements), statements
+    assert any("FROM PROBE_CHECKS" in s for t in seen.all for s in t), "read before, then"
 
 
 def test_rollup_in_batches_gives_the_same_rollups(fresh_engine: Engine,
