@@ -30,18 +30,29 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 HSTS = "max-age=31536000"
+#: The policy of the one page other sites may put in an iframe, the status embed
+#: (status.embed): the same policy with any frame ancestor allowed.
+FRAMEABLE_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors *")
 
 
-def security_headers(https: bool = False) -> dict[str, str]:
+def security_headers(https: bool = False, frameable: bool = False) -> dict[str, str]:
     """Every answer's security headers; HSTS only when the public URL is https (a browser
-    would otherwise remember to refuse plain http for a year)."""
-    if not https:
-        return dict(HEADERS)
-    return {**HEADERS, "Strict-Transport-Security": HSTS}
+    would otherwise remember to refuse plain http for a year). `frameable`: those of the
+    embed, FRAMEABLE_CSP and no X-Frame-Options; nothing else differs."""
+    headers = dict(HEADERS)
+    if frameable:
+        headers["Content-Security-Policy"] = FRAMEABLE_CSP
+        del headers["X-Frame-Options"]
+    if https:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
 
 
 def secure(response: Response, https: bool = False) -> Response:
-    for name, value in security_headers(https).items():
+    """Add the security headers a response does not set itself; a view that set
+    FRAMEABLE_CSP (the embed) gets no X-Frame-Options either."""
+    frameable = response.headers.get("Content-Security-Policy") == FRAMEABLE_CSP
+    for name, value in security_headers(https, frameable).items():
         response.headers.setdefault(name, value)
     return response
 

@@ -15,10 +15,20 @@ from typing import Any
 from flask import Blueprint, Response, abort, request, send_file
 
 from core.errors import BellwetherError, NotFound
+from core.headers import FRAMEABLE_CSP
 from core.openapi import operation
 from core.web import current_runtime, request_session
 from status import feeds
-from status.page import StatusPage
+from status.badges import (
+    UPTIME_DAYS,
+    Badge,
+    component_badge,
+    region_badge,
+    render_svg,
+    uptime_badge,
+)
+from status.embed import PAGE_FILE, REGION_FILE, embed_html
+from status.page import ComponentView, StatusPage
 from status.public_store import incident_rows, incident_view
 from status.publish import HISTORY_PAGE_SIZE
 from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
@@ -29,6 +39,7 @@ bp = Blueprint("public", __name__)
 JSON_MIME = "application/json"
 ATOM_MIME = "application/atom+xml"
 RSS_MIME = "application/rss+xml"
+SVG_MIME = "image/svg+xml"
 
 
 def _site() -> Site:
@@ -173,6 +184,67 @@ def region_atom(region: str) -> Response:
     url = current_runtime().settings.effective_public_url
     return _serve(f"regions/{region}/feed.atom", ATOM_MIME, lambda: feeds.atom_feed(
         _page(region), f"{url}/regions/{region}/feed.atom"))
+
+
+@bp.get("/regions/<region>/badge.svg")
+def region_badge_svg(region: str) -> Response:
+    """The region's status badge (status.badges)."""
+    def render() -> str:
+        view = _page(region).region(region)
+        assert view is not None  # _page refused an unknown region
+        return render_svg(region_badge(view))
+
+    return _serve(f"regions/{region}/badge.svg", SVG_MIME, render)
+
+
+def _component(region: str, component: str) -> ComponentView:
+    view = _page(region).region(region)
+    found = next((c for c in view.components if c.component == component), None) \
+        if view is not None else None
+    if found is None:
+        raise NotFound(f"no component {component!r} in {region!r}")
+    return found
+
+
+def _component_badge(region: str, component: str, file: str,
+                     badge: Callable[[ComponentView], Badge]) -> Response:
+    return _serve(f"regions/{region}/components/{component}/{file}", SVG_MIME,
+                  lambda: render_svg(badge(_component(region, component))))
+
+
+@bp.get("/regions/<region>/components/<component>/badge.svg")
+def component_badge_svg(region: str, component: str) -> Response:
+    """A component's status badge in one region."""
+    return _component_badge(region, component, "badge.svg", component_badge)
+
+
+@bp.get("/regions/<region>/components/<component>/uptime-<int:days>d.svg")
+def uptime_badge_svg(region: str, component: str, days: int) -> Response:
+    """A component's uptime over the page's last 30 or 90 days, as the page computes it."""
+    if days not in UPTIME_DAYS:
+        raise NotFound(f"uptime badges cover {' or '.join(map(str, UPTIME_DAYS))} days")
+    return _component_badge(region, component, f"uptime-{days}d.svg",
+                            lambda view: uptime_badge(view, days))
+
+
+def _frameable(response: Response) -> Response:
+    """The embed may be framed by any site (core.headers.secure adds no X-Frame-Options)."""
+    response.headers["Content-Security-Policy"] = FRAMEABLE_CSP
+    return response
+
+
+@bp.get("/embed")
+def embed() -> Response:
+    """The script-free embed of the whole page, for other sites' iframes (status.embed)."""
+    return _frameable(_serve(PAGE_FILE, "text/html",
+                             lambda: embed_html(_site().env, _page())))
+
+
+@bp.get("/regions/<region>/embed")
+def region_embed(region: str) -> Response:
+    """The embed of one region."""
+    return _frameable(_serve(REGION_FILE.format(region=region), "text/html",
+                             lambda: embed_html(_site().env, _page(region), region)))
 
 
 @bp.get("/static/plotly.min.js")

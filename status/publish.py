@@ -9,6 +9,9 @@ makes it smaller: status.static_site sends those bytes to clients that take gzip
 browser), and a static host can do the same (nginx `gzip_static`). The region page's
 90 days of bars per component compress about thirtyfold. Its latency charts' data is a
 document of its own, `regions/<region>/latency.json` (status.charts), fetched by the page.
+The badges (status.badges, `regions/<region>/badge.svg` and per component
+`regions/<region>/components/<component>/badge.svg`, `uptime-30d.svg`, `uptime-90d.svg`) and
+the embeds (status.embed, `embed.html`, `regions/<region>/embed.html`) are written too.
 """
 
 from __future__ import annotations
@@ -25,14 +28,23 @@ from pathlib import Path
 from jinja2 import Environment
 
 from status import feeds
+from status.badges import (
+    UPTIME_DAYS,
+    component_badge,
+    region_badge,
+    render_svg,
+    uptime_badge,
+)
+from status.embed import PAGE_FILE, REGION_FILE, embed_html
 from status.page import StatusPage
 from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 ASSETS = ("bellwether.css", "status.css", "status-charts.js", "status-days.js")
 HISTORY_PAGE_SIZE = 20
-#: The files published with a gzip copy beside them: documents, stylesheets and scripts.
-COMPRESSED = (".html", ".json", ".atom", ".rss", ".css", ".js")
+#: The files published with a gzip copy beside them: documents, badges, stylesheets and
+#: scripts.
+COMPRESSED = (".html", ".json", ".atom", ".rss", ".css", ".js", ".svg")
 GZIP_SUFFIX = ".gz"  # what status.static_site looks for
 
 
@@ -147,6 +159,9 @@ def site_files(env: Environment, page: StatusPage, region_pages: dict[str, Statu
                    dumps(json_document(regional, name)).encode())
         yield (f"regions/{region}/feed.atom",
                feeds.atom_feed(regional, f"{page.url}/regions/{region}/feed.atom"))
+        yield REGION_FILE.format(region=region), embed_html(env, regional, region).encode()
+        yield from badge_files(regional, region)
+    yield PAGE_FILE, embed_html(env, page).encode()
     for incident in page.incidents:
         yield f"incidents/{incident.id}/index.html", render_html(
             env, "incident.html", page, incident=incident, all_regions=regions).encode()
@@ -158,6 +173,20 @@ def site_files(env: Environment, page: StatusPage, region_pages: dict[str, Statu
         yield f"static/{asset}", (STATIC / asset).read_bytes()
     if plotly_js is not None and plotly_js.exists():
         yield "static/plotly.min.js", plotly_js.read_bytes()
+
+
+def badge_files(regional: StatusPage, region: str) -> Iterator[tuple[str, bytes]]:
+    """A region's status badge, and each of its components' status and uptime badges."""
+    view = regional.region(region)
+    if view is None:
+        return
+    yield f"regions/{region}/badge.svg", render_svg(region_badge(view)).encode()
+    for component in view.components:
+        folder = f"regions/{region}/components/{component.component}"
+        yield f"{folder}/badge.svg", render_svg(component_badge(component)).encode()
+        for days in UPTIME_DAYS:
+            yield (f"{folder}/uptime-{days}d.svg",
+                   render_svg(uptime_badge(component, days)).encode())
 
 
 def publish(out_dir: Path, env: Environment, page: StatusPage,

@@ -11,7 +11,9 @@ request, any method but GET and HEAD, forms, the admin and the API.
 A file's bytes and headers stay in memory per path until its inode, mtime or size changes;
 the publisher renames new files into place, so the next request after a publish sees them.
 Headers are the ones Flask sends for the same document: `document_headers()` here and
-`core.headers.security_headers()` are shared with the Flask views.
+`core.headers.security_headers()` are shared with the Flask views. The embeds (status.embed)
+carry the frameable variant of those headers, as Flask sends them; every other file refuses
+to be framed.
 
 Beside a document the publisher may leave `<file>.gz`, its gzip compression (status.publish).
 A client whose Accept-Encoding takes gzip gets those bytes with `Content-Encoding: gzip` and
@@ -34,6 +36,8 @@ from typing import TYPE_CHECKING
 from werkzeug.http import generate_etag, http_date, is_resource_modified, quote_etag
 
 from core.headers import security_headers
+from status.badges import UPTIME_DAYS
+from status.embed import is_embed_file
 from status.publish import GZIP_SUFFIX, is_gzip_of
 from status.render import JSON_DOCUMENTS
 
@@ -47,6 +51,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 SCRIPT = "text/javascript; charset=utf-8"
+SVG = "image/svg+xml; charset=utf-8"
 #: What Flask says of the same asset: plotly.js (status.public) is kept a day, our own
 #: stylesheets and scripts are revalidated (their names do not change between releases).
 PLOTLY_MAX_AGE_S = 86400
@@ -57,6 +62,8 @@ VARY = ("Vary", "Accept-Encoding")
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # never "." or "..": no way out of the directory
 _REGION = _NAME
 _DOCUMENT = "|".join(re.escape(name) for name in JSON_DOCUMENTS)
+_DAYS = "|".join(str(days) for days in UPTIME_DAYS)
+_COMPONENT = rf"/regions/(?P<region>{_REGION})/components/(?P<component>{_NAME})"
 #: Public URL path → file of the static copy (as status.publish.site_files names it).
 ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"/"), "index.html", HTML),
@@ -74,6 +81,14 @@ ROUTES: tuple[tuple[re.Pattern[str], str, str], ...] = (
      "api/v2/regions/{region}/{name}.json", JSON),
     (re.compile(rf"/static/(?P<name>{_NAME}\.css)"), "static/{name}", CSS),
     (re.compile(rf"/static/(?P<name>{_NAME}\.js)"), "static/{name}", SCRIPT),
+    (re.compile(r"/embed"), "embed.html", HTML),
+    (re.compile(rf"/regions/(?P<region>{_REGION})/embed"), "regions/{region}/embed.html", HTML),
+    (re.compile(rf"/regions/(?P<region>{_REGION})/badge\.svg"), "regions/{region}/badge.svg",
+     SVG),
+    (re.compile(rf"{_COMPONENT}/badge\.svg"), "regions/{region}/components/{component}/badge.svg",
+     SVG),
+    (re.compile(rf"{_COMPONENT}/uptime-(?P<days>{_DAYS})d\.svg"),
+     "regions/{region}/components/{component}/uptime-{days}d.svg", SVG),
 )
 
 
@@ -197,6 +212,7 @@ class StaticSite:
         self.app = app
         self.directory = directory
         self.security = list(security_headers(https).items())
+        self.frameable = list(security_headers(https, frameable=True).items())
         self._files: dict[str, PublishedFile] = {}
 
     def __call__(self, environ: WSGIEnvironment,
@@ -221,9 +237,11 @@ class StaticSite:
         directory = self.directory()
         if route is None or not isinstance(directory, str | os.PathLike):
             return None
-        return self._load(os.path.join(directory, route[0]), route[1])
+        security = self.frameable if is_embed_file(route[0]) else self.security
+        return self._load(os.path.join(directory, route[0]), route[1], security)
 
-    def _load(self, path: str, content_type: str) -> PublishedFile | None:
+    def _load(self, path: str, content_type: str,
+              security: list[tuple[str, str]]) -> PublishedFile | None:
         """The cached file while it and its .gz are unchanged on disk, else read afresh
         (None: no file)."""
         current = _stamp_of(path)
@@ -237,18 +255,19 @@ class StaticSite:
         if read is None:
             self._files.pop(path, None)
             return None
-        published = self._describe(path, *read, _read(path + GZIP_SUFFIX), content_type)
+        published = self._describe(path, *read, _read(path + GZIP_SUFFIX), content_type,
+                                   security)
         self._files[path] = published
         return published
 
     def _describe(self, path: str, body: bytes, info: os.stat_result,
                   packed: tuple[bytes, os.stat_result] | None,
-                  content_type: str) -> PublishedFile:
+                  content_type: str, security: list[tuple[str, str]]) -> PublishedFile:
         etag = generate_etag(body)  # what Flask's add_etag() gives the same bytes
         modified = datetime.fromtimestamp(int(info.st_mtime), UTC)
         common = [("Last-Modified", http_date(modified)), VARY,
                   *_headers_of(os.path.basename(path), content_type).items(),
-                  *self.security]
+                  *security]
         identity = _variant(body, etag, content_type, common)
         gzipped = None
         if packed is not None and _packed_copy_of(body, packed[0]):
