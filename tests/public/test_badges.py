@@ -18,13 +18,15 @@ from core.headers import CSP, FRAMEABLE_CSP, security_headers
 from status.badges import (
     STATE_COLOURS,
     Badge,
+    component_badge,
+    region_badge,
     render_svg,
     state_badge,
     text_width,
     uptime_badge,
 )
 from status.embed import is_embed_file
-from status.page import ComponentView, DayBar, uptime_of
+from status.page import ComponentView, DayBar, RegionView, uptime_of
 from status.site import Site
 from status.static_site import published_file
 from tests.public.badge_site import NOW, REGION, STATES, make_site
@@ -63,6 +65,15 @@ def test_a_status_badge_is_valid_svg_in_its_states_colour(state: str) -> None:
 def test_every_state_has_a_colour_of_its_own() -> None:
     assert set(STATE_COLOURS) >= set(WORDS)
     assert len({STATE_COLOURS[s] for s in WORDS}) == len(WORDS)
+
+
+def test_a_region_badge_says_monitoring_in_blue_while_a_recovery_is_watched() -> None:
+    orders = ComponentView("orders", REGION, 1, "operational", None)
+    watched = RegionView(REGION, "operational", ((1, (orders,)),), monitoring=True)
+    assert parsed(render_svg(region_badge(watched)))[1:] == (REGION, "monitoring", "#007ec6")
+    calm = RegionView(REGION, "operational", ((1, (orders,)),))
+    assert parsed(render_svg(region_badge(calm)))[1:] == (REGION, "operational", "#44cc11")
+    assert parsed(render_svg(component_badge(orders)))[1] == f"orders ({REGION})"
 
 
 def test_text_is_escaped_and_widths_follow_the_text() -> None:
