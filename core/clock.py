@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -20,7 +19,7 @@ class Clock(Protocol):
         ...
 
     def sleep(self, seconds: float) -> None:
-        """Wait; a ManualClock returns at once."""
+        """Wait; a test's manual clock returns at once."""
         ...
 
 
@@ -35,38 +34,6 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-class ManualClock:
-    """A clock that moves only when a test tells it to.
-
-    >>> clock = ManualClock(datetime(2026, 10, 1, tzinfo=UTC))
-    >>> clock.advance(timedelta(minutes=1))
-    """
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self._now = start.astimezone(UTC)
-        self._mono = 0.0
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self._mono
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(timedelta(seconds=seconds))
-
-    def advance(self, delta: timedelta) -> None:
-        """Move the clock forward."""
-        with self._lock:
-            self._now += delta
-            self._mono += delta.total_seconds()
 
 
 class FixedClock:

@@ -17,8 +17,8 @@ class SlidingWindowLimiter:
     """At most `limit` attempts per `window` for each key (e.g. a client address).
 
     >>> from datetime import UTC, datetime
-    >>> from core.clock import ManualClock
-    >>> clock = ManualClock(datetime(2026, 10, 1, tzinfo=UTC))
+    >>> from core.clock import FixedClock
+    >>> clock = FixedClock(datetime(2026, 10, 1, tzinfo=UTC))
     >>> limiter = SlidingWindowLimiter(1, timedelta(minutes=5), clock)
     >>> limiter.attempt("10.0.0.1") is None, limiter.attempt("10.0.0.1")
     (True, datetime.timedelta(seconds=300))

@@ -17,10 +17,11 @@ from app import create_app
 from commerce.fleet import Fleet
 from core import migrate
 from core.auth import create_token, create_user
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from core.config import Settings
 from core.db import make_engine, make_session_factory
 from core.models import Role
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 
 

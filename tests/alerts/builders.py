@@ -14,10 +14,10 @@ from alerts.dispatch import Dispatcher
 from alerts.models import OutboxRow
 from alerts.outbox import Notice, enqueue
 from alerts.paging import IncidentPage, page_notices
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import SessionFactory, session_scope
 from status.models import Subscriber
+from tests.support.clock import ManualClock
 
 
 def a_page(incident_id: int) -> IncidentPage:

@@ -16,7 +16,6 @@ from alerts.dispatch import Dispatcher, claim_batch, next_attempt_at, start_atte
 from alerts.outbox import Notice
 from alerts.senders import Delivery, DeliveryError, build_senders
 from alerts.senders.local import RecordingSender
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import SessionFactory, session_scope
 from tests.alerts.builders import (
@@ -30,6 +29,7 @@ from tests.alerts.builders import (
     subscriber,
 )
 from tests.alerts.conftest import ROUTING_KEY
+from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 PAGING = replace(Settings(), pagerduty_routing_key_tier1=ROUTING_KEY)

@@ -14,9 +14,9 @@ from alerts.dispatch import Dispatcher
 from alerts.outbox import Notice
 from alerts.senders import Delivery
 from alerts.senders.email import SmtpMailer
-from core.clock import ManualClock
 from core.db import SessionFactory
 from tests.alerts.builders import add_subscriber, drain, enqueue_notices, row, subscriber
+from tests.support.clock import ManualClock
 from tests.support.smtp import SmtpServer, running_smtp
 
 UNSUBSCRIBE = "<https://status.example.test/unsubscribe/t0ken>"

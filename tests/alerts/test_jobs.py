@@ -17,11 +17,12 @@ from sqlalchemy import Engine, event
 from alerts.dispatch import PASS_TIME
 from alerts.jobs import JOBS, PAGE_SAFETY_S, dispatch_once, page_once
 from alerts.senders.local import RecordingSender
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from core.config import Settings
 from core.db import SessionFactory
 from core.scheduler import JobContext, find_job
 from tests.alerts.builders import enqueue_pages, rows
+from tests.support.clock import ManualClock
 from tests.support.pagerduty import EventsApiStandIn
 from tests.support.waiting import wait_until
 

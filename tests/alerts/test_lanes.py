@@ -28,12 +28,13 @@ from alerts.models import OutboxRow
 from alerts.outbox import NOTICE_LANE, PAGE_LANE, Notice
 from alerts.senders import Delivery
 from alerts.senders.local import RecordingSender
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from core.config import Settings
 from core.db import SessionFactory, session_scope
 from core.scheduler import JobContext, build_scheduler, find_job
 from tests.alerts.builders import add_subscriber, enqueue_notices, enqueue_pages, webhook_notice
 from tests.alerts.conftest import ROUTING_KEY
+from tests.support.clock import ManualClock
 from tests.support.pagerduty import EventsApiStandIn
 from tests.support.smtp import running_smtp
 from tests.support.waiting import wait_until

@@ -11,11 +11,11 @@ import pytest
 
 from alerts.dispatch import Dispatcher
 from alerts.senders.pagerduty import EventsApiPager
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import SessionFactory
 from tests.alerts.builders import drain, enqueue_pages, row, rows
 from tests.alerts.conftest import ROUTING_KEY
+from tests.support.clock import ManualClock
 from tests.support.pagerduty import EventsApiStandIn
 
 TRIGGER = "pd:incident-1:trigger:1"

@@ -25,7 +25,6 @@ from alerts.pagerduty_inbound import (
     webhook_secrets,
 )
 from app import create_app
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext, find_job
@@ -41,6 +40,7 @@ from tests.alerts.pagerduty_v3 import (
     service_event,
     signature_header,
 )
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 SECRET = "pd-subscription-secret-0123456789abcdef"

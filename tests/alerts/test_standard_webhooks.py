@@ -16,10 +16,11 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from alerts.dispatch import Dispatcher
 from alerts.senders.webhook import WebhookSender, signing_key, standard_signature
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from core.db import SessionFactory
 from tests.alerts.builders import add_subscriber, drain, enqueue_notices, row, webhook_notice
 from tests.alerts.test_webhook import NoJitter
+from tests.support.clock import ManualClock
 from tests.support.webhooks import Received, WebhookReceiver
 
 PLAIN_SECRET = "Zt3q-token_urlsafe-like-secret_0123456789abc"  # what subscribers get today

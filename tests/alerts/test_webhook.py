@@ -26,7 +26,6 @@ from alerts.senders.webhook import (
     sign,
     verify,
 )
-from core.clock import ManualClock
 from core.db import SessionFactory
 from tests.alerts.builders import (
     add_subscriber,
@@ -37,6 +36,7 @@ from tests.alerts.builders import (
     subscriber,
     webhook_notice,
 )
+from tests.support.clock import ManualClock
 from tests.support.waiting import wait_until
 from tests.support.webhooks import HangingReceiver, WebhookReceiver
 

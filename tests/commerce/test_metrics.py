@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 from commerce.faults import Fault, FaultKind, FaultSpec, FaultView
 from commerce.fleet import Fleet
 from commerce.zone import ZoneContext, create_zone_app
-from core.clock import ManualClock
 from core.db import make_session_factory
 from probes.sli import PromqlSli, SliReading, promql_sli
 from tests.commerce.conftest import FaultInjector
+from tests.support.clock import ManualClock
 from tests.support.commerce import ShopClient
 from tests.support.prometheus import PrometheusServer, running_prometheus
 from tests.support.waiting import wait_until

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from core import migrate
 from core.auth import create_user
 from core.backup import list_backups, prune_backups, restore_backup, take_backup
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_engine, make_session_factory, session_scope
 from core.jobs import scheduled_backup
 from core.models import Role, User
 from core.scheduler import JobContext
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]

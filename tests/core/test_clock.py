@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.clock import ManualClock, SystemClock, utc
+from core.clock import SystemClock, utc
+from tests.support.clock import ManualClock
 
 
 def test_a_manual_clock_moves_only_when_told() -> None:

@@ -13,13 +13,13 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from app import create_app
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.job_runs import EVALUATOR, record_job_run
 from core.scheduler import JobContext
 from probes import jobs
 from probes.models import ComponentState
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

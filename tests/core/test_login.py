@@ -14,10 +14,10 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from core.auth import create_user
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.models import Role, User
+from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"

@@ -31,12 +31,12 @@ from alerts.senders.local import RecordingSender
 from app import create_app
 from commerce.catalog import SERVICES
 from core import migrate
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_engine, make_session_factory, session_scope
 from core.models import Role
 from core.servers import Listener
 from tests.conftest import make_token
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 from tests.support.prometheus import running_prometheus
 from tests.support.waiting import wait_until

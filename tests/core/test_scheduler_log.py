@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.clock import ManualClock
 from core.config import Settings
 from core.scheduler import Job, JobContext, build_scheduler
+from tests.support.clock import ManualClock
 
 
 def test_a_skipped_run_of_a_busy_job_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -23,7 +23,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from core import db
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, read_scope, session_scope
 from core.scheduler import Job, JobContext, build_scheduler
@@ -33,6 +32,7 @@ from probes.models import CheckRow, ComponentMinute
 from probes.rollup import roll_up
 from probes.specs import default_catalogue
 from status import maintenance_notices, site_jobs
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 from tests.support.waiting import wait_until
 

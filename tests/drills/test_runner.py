@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 from alerts.outbox import Notice, enqueue
 from app import create_app
 from core.auth import create_token, create_user
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.models import Role
@@ -25,6 +24,7 @@ from drills.instance import InstanceFacts, facts_from
 from drills.runner import Alert, Drill, DrillResult, _calm_problems, _incident_problems
 from drills.scenarios import by_name
 from status.models import Subscriber
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)

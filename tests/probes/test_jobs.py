@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
@@ -21,6 +20,7 @@ from probes.models import CheckRow, ComponentMinute, LocationMinute
 from probes.rollup import RawCheck, roll_up
 from probes.specs import default_catalogue
 from sla.period import minute_of
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
@@ -23,6 +23,7 @@ from probes.specs import ProbeSpec, parse_probe, resolver_address
 from sla.period import minute_of
 from tests.probes.dns_server import DnsServer
 from tests.probes.test_icmp_check import may_ping
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 REGION = "europe-west1.gcp"

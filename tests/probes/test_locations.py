@@ -10,11 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from probes.checks import CheckResult
 from probes.locations import DEFAULT_LOCATIONS, ProbeScheduler, Shard, waited_too_long
 from probes.runner import RunContext
 from probes.specs import Assertion, ProbeKind, ProbeSpec, Step
+from tests.support.clock import ManualClock
 from tests.support.waiting import wait_until
 
 

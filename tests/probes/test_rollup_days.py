@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
@@ -22,6 +21,7 @@ from probes.models import ComponentDay, ComponentMinute
 from probes.rollup import ComponentMinuteRollup, Latency
 from sla.model import MinuteVerdict
 from sla.period import minute_of
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 REGION = "europe-west1.gcp"

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine, event, select
 
 from alerts.models import OutboxRow
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.models import JobRun
@@ -24,6 +23,7 @@ from probes.checks import CheckResult
 from probes.heartbeats import Heartbeat, agent_status
 from probes.models import Agent
 from probes.specs import default_catalogue
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

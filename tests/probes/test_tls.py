@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event, text
 from alerts.jobs import dispatch_once
 from app import create_app
 from core import migrate
-from core.clock import ManualClock, SystemClock
+from core.clock import SystemClock
 from core.config import Settings
 from core.db import SessionFactory, make_engine, make_session_factory, session_scope
 from core.models import Role
@@ -29,6 +29,7 @@ from probes.specs import parse_probe
 from probes.tls import Reading, decide, thresholds
 from probes.tls_jobs import JOBS, watch_certificates
 from tests.conftest import make_token
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 from tests.support.pagerduty import EventsApiStandIn
 from tests.support.tls import TlsServer, self_signed

@@ -14,12 +14,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete, func, select
 
 from app import create_app
-from core.clock import ManualClock
 from core.config import Settings
 from core.models import Role
 from probes.checks import CheckResult
 from probes.models import Agent, CheckRow
 from tests.conftest import make_token
+from tests.support.clock import ManualClock
 
 REGION = "europe-west1.gcp"
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from core import migrate
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import session_scope
 from core.runtime import Runtime
@@ -21,6 +20,7 @@ from probes import store as probe_store
 from probes.evaluate import Evaluation, State
 from reports.counts import day_first_minute
 from tests.reports.builders import insert_rollups
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 
 NOW = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)

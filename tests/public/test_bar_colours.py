@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from core import migrate
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import session_scope
 from core.runtime import Runtime
@@ -29,6 +28,7 @@ from reports.counts import day_first_minute
 from status.models import Incident, IncidentComponent
 from status.site import sla_daily_bars
 from tests.reports.builders import insert_rollups
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 
 NOW = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)

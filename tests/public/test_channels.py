@@ -36,7 +36,6 @@ from alerts.senders.channel import AppriseSender
 from alerts.senders.local import RecordingSender
 from app import create_app
 from core import migrate
-from core.clock import ManualClock
 from core.config import Settings, load_settings
 from core.db import session_scope
 from core.errors import ConfigError
@@ -45,6 +44,7 @@ from core.scheduler import JobContext
 from status import store
 from status.announce import announce, incident_event
 from status.models import Incident, IncidentComponent, IncidentUpdate, Subscriber
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 from tests.support.tls import self_signed
 from tests.support.webhooks import LoopbackServer, read_body

@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete
 
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from probes.models import ComponentState
 from status.models import Incident, IncidentComponent, IncidentUpdate
+from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 REGION = "us-central1.gcp"

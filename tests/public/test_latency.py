@@ -13,11 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete, insert
 
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from probes.models import LocationMinute
 from status.charts import latency_document
 from status.site import Site
+from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 LAST = int(NOW.timestamp()) // 60

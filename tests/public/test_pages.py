@@ -14,7 +14,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete
 
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from probes.models import ComponentState
 from status.models import (
@@ -24,6 +23,7 @@ from status.models import (
     Maintenance,
     MaintenanceScope,
 )
+from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 EVIL = "<script>alert('x')</script>"

@@ -22,13 +22,13 @@ from alerts.models import OutboxRow
 from alerts.senders.webhook import verify
 from app import create_app
 from core import migrate
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import session_scope
 from core.runtime import Runtime
 from core.scheduler import JobContext
 from status.announce import announce, incident_event
 from status.models import Incident, IncidentComponent, IncidentUpdate, Subscriber
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 from tests.support.smtp import SmtpServer, running_smtp
 from tests.support.webhooks import LoopbackServer

@@ -14,7 +14,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from alerts.models import OutboxRow
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
 from probes import rollup_reads
@@ -27,6 +26,7 @@ from sla.period import minute_of
 from status.models import Incident, IncidentComponent
 from tests.reports.builders import EU, add_customer, add_maintenance, insert_rollups
 from tests.reports.conftest import TIER1_KEY, TIER2_KEY, report_settings
+from tests.support.clock import ManualClock
 
 T0 = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 

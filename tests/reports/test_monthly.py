@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app import main
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
@@ -33,6 +32,7 @@ from sla.model import MinuteVerdict
 from sla.period import month_period
 from sla.report import line_from_counts
 from tests.reports.builders import EU, OCTOBER, US, add_maintenance, insert_rollups
+from tests.support.clock import ManualClock
 
 LOCATIONS = ("loc-a", "loc-b", "loc-c")
 PAIRS = (("orders", EU), ("import", EU), ("orders", US), ("checkout-ui", US))

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from app import create_app
 from core import migrate
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_engine, make_session_factory, session_scope
 from core.models import Role
@@ -25,6 +24,7 @@ from probes.checks import CheckResult
 from probes.models import CheckRow
 from probes.writer import DatabaseWriter
 from tests.conftest import make_token
+from tests.support.clock import ManualClock
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 

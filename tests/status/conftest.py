@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from app import create_app
 from core import migrate
 from core.auth import create_token, create_user
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.models import Role
+from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database, migrated_engine
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from alerts.models import OutboxRow
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from core.models import Role
 from status.models import Incident, IncidentComponent, Maintenance
 from tests.status.conftest import EU, START, TIER1_KEY, TIER2_KEY, US
+from tests.support.clock import ManualClock
 
 User = Callable[[Role], tuple[int, str, str]]
 DECLARATION: dict[str, Any] = {

@@ -12,7 +12,6 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from alerts.models import OutboxRow
-from core.clock import ManualClock
 from core.db import session_scope
 from core.scheduler import JobContext
 from status.models import Subscriber, SubscriberScope
@@ -26,6 +25,7 @@ from tests.status.test_jobs import (  # noqa: F401
     run_at,
     set_states,
 )
+from tests.support.clock import ManualClock
 
 SETTLE = timedelta(seconds=30)
 

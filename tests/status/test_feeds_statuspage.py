@@ -18,7 +18,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from probes.models import ComponentState
 from status.models import (
@@ -31,6 +30,7 @@ from status.static_site import published_file
 from tests.status.conftest import AU, EU, START, US
 from tests.status.statuspage_shapes import FIXTURES, SHAPES, TIMESTAMP, differences
 from tests.status.statuspage_world import MINUTE, clear, seed
+from tests.support.clock import ManualClock
 
 ENDPOINTS: list[str] = SHAPES["endpoints"]
 ATOM = "{http://www.w3.org/2005/Atom}"

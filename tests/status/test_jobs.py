@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import Engine, select
 
 from alerts.models import OutboxRow
-from core.clock import ManualClock
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
 from probes import store as probes_store
@@ -27,6 +26,7 @@ from status.jobs import track_incidents
 from status.maintenance import WindowInput
 from status.models import Incident
 from tests.status.conftest import AU, EU, START, US, status_settings
+from tests.support.clock import ManualClock
 
 EVERYTHING = ("auth", "products", "search", "carts", "orders", "messages", "audit-log",
               "import", "transaction")

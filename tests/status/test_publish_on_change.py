@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from core.clock import ManualClock
 from core.config import Settings
 from core.db import make_session_factory, session_scope
 from core.scheduler import JobContext
@@ -21,6 +20,7 @@ from probes.evaluate import Evaluation, State
 from status import site_jobs
 from status.models import Maintenance
 from status.site import Site
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
