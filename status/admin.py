@@ -18,7 +18,17 @@ from core.login import WebUser, current_user, require_user
 from core.models import Role
 from core.web import current_runtime, request_session
 from status import actions, store
-from status.declared import AFFECTED_STATES, parse_declaration, parse_take_over, parse_update
+from status.declared import (
+    AFFECTED_STATES,
+    NOT_AFFECTED,
+    TEMPLATES,
+    InvalidIncident,
+    parse_declaration,
+    parse_take_over,
+    parse_update,
+    picked_components,
+    template_named,
+)
 from status.incidents import TRANSACTION, Impact, IncidentStatus, format_duration
 from status.maintenance import NOTICE, InvalidMaintenance, earliest_start, parse_window, phase
 
@@ -59,26 +69,45 @@ def _to_incident(incident_id: int) -> Any:
     return redirect(url_for("status_admin.incident", incident_id=incident_id), code=303)
 
 
-@bp.get("/incidents")
-@require_user(Role.SUPPORT)
-def incidents() -> Any:
-    """Open incidents and the latest resolved ones."""
+def _incidents_page(error: str | None = None, form: MultiDict[str, str] | None = None,
+                    ) -> tuple[str, int]:
+    """The incident list and the declaration form: filled from `?template=` or, after a
+    refusal, with the input kept and what to fix."""
     session = request_session()
     rows = store.list_incidents(session, state="open", limit=200) + store.list_incidents(
         session, state="resolved", limit=30)
-    return render_template("admin/incidents.html", incidents=rows, **_form_context())
+    template = template_named(request.args.get("template"))
+    if form is None:
+        form = MultiDict()
+        if template is not None:
+            form = MultiDict({"title": template.title, "impact": template.impact.value,
+                              "message": template.message})
+    html = render_template("admin/incidents.html", incidents=rows, templates=TEMPLATES,
+                           template=template, not_affected=NOT_AFFECTED, error=error,
+                           form=form, **_form_context())
+    return html, 400 if error else 200
+
+
+@bp.get("/incidents")
+@require_user(Role.SUPPORT)
+def incidents() -> Any:
+    """Open incidents and the latest resolved ones, and the declaration form."""
+    return _incidents_page()
 
 
 @bp.post("/incidents")
 @require_user(Role.SUPPORT)
 def declare() -> Any:
-    """Declare an incident from the form."""
+    """Declare an incident from the form: whole regions, per-component overrides."""
     runtime = current_runtime()
     form = request.form
     body: dict[str, Any] = {key: form[key] for key in ("title", "impact", "message", "status")
                             if key in form}
-    body["components"] = _form_components(form)
-    declaration = parse_declaration(body, runtime.settings.regions)
+    body["components"] = picked_components(form, COMPONENTS, runtime.settings.regions)
+    try:
+        declaration = parse_declaration(body, runtime.settings.regions)
+    except InvalidIncident as exc:
+        return _incidents_page(exc.detail, form)
     session = request_session()
     incident = actions.declare(session, declaration, _user().id, runtime.clock.now(),
                                runtime.settings)

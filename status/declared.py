@@ -139,3 +139,63 @@ def parse_update(body: Mapping[str, Any], regions: Collection[str]) -> UpdateInp
 def parse_take_over(body: Mapping[str, Any]) -> TakeOver:
     return TakeOver(title=text(body, "title", max_len=MAX_TITLE),
                     message=text(body, "message", max_len=MAX_TEXT))
+
+
+#: The per-component choice in the web form that leaves a component out even when its
+#: whole region is chosen ('' there means "as the region").
+NOT_AFFECTED = "not_affected"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentTemplate:
+    """Words a support engineer starts a declaration from; every field stays editable.
+
+    >>> template_named("major-outage").impact
+    <Impact.CRITICAL: 'critical'>
+    """
+
+    key: str
+    name: str
+    title: str
+    impact: Impact
+    message: str
+
+
+TEMPLATES = (
+    IncidentTemplate("degraded-performance", "Degraded performance",
+                     "Degraded performance", Impact.MINOR,
+                     "Some requests are slower than usual. We are investigating and will "
+                     "post an update as soon as we know more."),
+    IncidentTemplate("partial-outage", "Partial outage", "Partial outage", Impact.MAJOR,
+                     "Some requests are failing. We are investigating and will post an "
+                     "update as soon as we know more."),
+    IncidentTemplate("major-outage", "Major outage", "Major outage", Impact.CRITICAL,
+                     "The service is unavailable. We are working on it with the highest "
+                     "priority and will post updates as we go."),
+    IncidentTemplate("scheduled-fix", "Scheduled fix in progress",
+                     "Scheduled fix in progress", Impact.MINOR,
+                     "We are applying a fix. Some requests may be slower or fail while it "
+                     "rolls out; we will post an update when it is done."),
+)
+
+
+def template_named(key: str | None) -> IncidentTemplate | None:
+    """The built-in template with this key, or None."""
+    return next((t for t in TEMPLATES if t.key == key), None)
+
+
+def picked_components(form: Mapping[str, str], names: Collection[str],
+                      regions: Collection[str]) -> list[dict[str, str]]:
+    """The web form's picker as the API's `components` list: `region-<region>` puts every
+    component of the region at one state, `state-<component>-<region>` overrides it for one
+    component (NOT_AFFECTED leaves it out). States are not checked here: parse_declaration
+    refuses bad ones in the API's words."""
+    chosen = []
+    for region in regions:
+        whole = form.get(f"region-{region}", "")
+        for name in names:
+            override = form.get(f"state-{name}-{region}", "")
+            state = whole if override == "" else override
+            if state and state != NOT_AFFECTED:
+                chosen.append({"component": name, "region": region, "state": state})
+    return chosen
