@@ -269,14 +269,17 @@ class Drill:
                 result.detect_s = (self.clock.now() - start).total_seconds()
             if scenario.expect_incident:
                 self._paging(result, start)
-                return result.detect_s is not None and result.page_s is not None \
-                    and result.notify_s is not None
+                # Without subscribers no notice can come: waiting for one only stalls.
+                told = result.notify_s is not None or unheard
+                return result.detect_s is not None and result.page_s is not None and told
             return result.detect_s is not None if expected else False
 
+        unheard = self.facts.notice_gap() is not None
         if scenario.expect_incident or expected:
             # Subscribers hear of an episode only after the settle window that follows the
             # page (issue 11 §7), so a drill expecting a notice waits that much longer.
-            settle = self.facts.notice_settle_s if scenario.expect_incident else 0.0
+            settle = self.facts.notice_settle_s \
+                if scenario.expect_incident and not unheard else 0.0
             self.wait("the expected reaction", reached, self._long() + settle)
         # Hold a while more: nothing unexpected may follow (pages, other incidents).
         hold = self.clock.monotonic() + max(6.0, 6 * self.interval_s)
