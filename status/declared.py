@@ -104,8 +104,15 @@ def components(raw: Any, regions: Collection[str]) -> tuple[Affected, ...]:
         name = item.get("component")
         if not isinstance(name, str) or not COMPONENT_NAME.fullmatch(name):
             raise InvalidIncident(f"components[{index}].component is not a component name")
-        region = choice(item, "region", sorted(regions))
-        state = choice(item, "state", AFFECTED_STATES, default="major_outage")
+        try:
+            region = choice(item, "region", sorted(regions))
+        except InvalidIncident as exc:
+            raise InvalidIncident(f"components[{index}]: {name}: {exc.detail}") from None
+        try:
+            state = choice(item, "state", AFFECTED_STATES, default="major_outage")
+        except InvalidIncident as exc:
+            raise InvalidIncident(
+                f"components[{index}]: {name} in {region}: {exc.detail}") from None
         if (name, region) in seen:
             raise InvalidIncident(f"components[{index}]: {name} in {region} is listed twice")
         seen.add((name, region))

@@ -78,8 +78,8 @@ def test_a_bad_state_is_refused_in_the_apis_words_and_the_input_is_kept(
                      headers={"Authorization": f"Bearer {api_token}"})
     assert web.status_code == token.status_code == 400
     detail = token.get_json()["detail"]
-    assert detail == ("'state' must be one of operational, degraded_performance, "
-                      "partial_outage, major_outage")
+    assert detail == (f"components[0]: auth in {AU}: 'state' must be one of operational, "
+                      "degraded_performance, partial_outage, major_outage")
     html = web.get_data(as_text=True)
     assert detail.replace("'", "&#39;") in html
     assert 'value="Kept title"' in html
