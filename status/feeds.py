@@ -153,10 +153,9 @@ def monitoring_at(incident: IncidentView) -> datetime | None:
 
 
 def shortlink(page: StatusPage, incident: IncidentView) -> str:
-    """A link to the incident's own page (a maintenance has none yet: the page's)."""
-    if incident.kind == "incident":
-        return f"{page.url}/incidents/{incident.id}"
-    return page.url
+    """A link to the incident's or the maintenance's own page (`/incidents/<id>`,
+    `/maintenances/<id>`); feed entries link there too."""
+    return f"{page.url}/{incident.kind}s/{incident.id}"
 
 
 def _update_json(incident: IncidentView, update: UpdateView) -> dict[str, Any]:
@@ -276,7 +275,10 @@ def _feed(page: StatusPage, feed_url: str) -> FeedGenerator:
 
 
 def atom_feed(page: StatusPage, feed_url: str) -> bytes:
-    """An Atom feed of incidents and maintenance (also Statuspage's /history.atom)."""
+    """An Atom feed of incidents and maintenance (also Statuspage's /history.atom; a
+    region's page gives the region's feed). Its id is `feed_url`, each entry's id the URL
+    of the incident's or maintenance's own page: the same entry has the same id in the
+    whole page's feed and its regions' feeds, and it never changes."""
     return bytes(_feed(page, feed_url).atom_str(pretty=True))
 
 

@@ -123,6 +123,21 @@ def incident_page(incident_id: int) -> Response:
     return _serve(f"incidents/{incident_id}/index.html", "text/html", render)
 
 
+@bp.get("/maintenances/<int:maintenance_id>")
+def maintenance_page(maintenance_id: int) -> Response:
+    """A maintenance window's own page: what the feeds and its `shortlink` link to (the
+    windows the page shows: upcoming, in progress and those of the last days)."""
+    def render() -> str:
+        page = _page()
+        window = next((m for m in page.maintenances if m.id == maintenance_id), None)
+        if window is None:
+            abort(404)
+        return render_html(_site().env, "maintenance.html", page, window=window,
+                           all_regions=_regions())
+
+    return _serve(f"maintenances/{maintenance_id}/index.html", "text/html", render)
+
+
 @bp.get("/history")
 def history() -> Response:
     number = request.args.get("page", "1")
@@ -184,6 +199,22 @@ def region_atom(region: str) -> Response:
     url = current_runtime().settings.effective_public_url
     return _serve(f"regions/{region}/feed.atom", ATOM_MIME, lambda: feeds.atom_feed(
         _page(region), f"{url}/regions/{region}/feed.atom"))
+
+
+@bp.get("/regions/<region>/history.atom")
+def region_history_atom(region: str) -> Response:
+    """One region's Atom feed at Statuspage's feed name."""
+    url = current_runtime().settings.effective_public_url
+    return _serve(f"regions/{region}/history.atom", ATOM_MIME, lambda: feeds.atom_feed(
+        _page(region), f"{url}/regions/{region}/history.atom"))
+
+
+@bp.get("/regions/<region>/history.rss")
+def region_history_rss(region: str) -> Response:
+    """One region's RSS feed."""
+    url = current_runtime().settings.effective_public_url
+    return _serve(f"regions/{region}/history.rss", RSS_MIME, lambda: feeds.rss_feed(
+        _page(region), f"{url}/regions/{region}/history.rss"))
 
 
 @bp.get("/regions/<region>/badge.svg")

@@ -11,7 +11,9 @@ browser), and a static host can do the same (nginx `gzip_static`). The region pa
 document of its own, `regions/<region>/latency.json` (status.charts), fetched by the page.
 The badges (status.badges, `regions/<region>/badge.svg` and per component
 `regions/<region>/components/<component>/badge.svg`, `uptime-30d.svg`, `uptime-90d.svg`) and
-the embeds (status.embed, `embed.html`, `regions/<region>/embed.html`) are written too.
+the embeds (status.embed, `embed.html`, `regions/<region>/embed.html`) are written too, and
+so are each region's feeds at Statuspage's names (`regions/<region>/history.atom`,
+`history.rss`) and a page per maintenance window shown (`maintenances/<id>/index.html`).
 """
 
 from __future__ import annotations
@@ -159,12 +161,19 @@ def site_files(env: Environment, page: StatusPage, region_pages: dict[str, Statu
                    dumps(json_document(regional, name)).encode())
         yield (f"regions/{region}/feed.atom",
                feeds.atom_feed(regional, f"{page.url}/regions/{region}/feed.atom"))
+        yield (f"regions/{region}/history.atom",
+               feeds.atom_feed(regional, f"{page.url}/regions/{region}/history.atom"))
+        yield (f"regions/{region}/history.rss",
+               feeds.rss_feed(regional, f"{page.url}/regions/{region}/history.rss"))
         yield REGION_FILE.format(region=region), embed_html(env, regional, region).encode()
         yield from badge_files(regional, region)
     yield PAGE_FILE, embed_html(env, page).encode()
     for incident in page.incidents:
         yield f"incidents/{incident.id}/index.html", render_html(
             env, "incident.html", page, incident=incident, all_regions=regions).encode()
+    for window in page.maintenances:
+        yield f"maintenances/{window.id}/index.html", render_html(
+            env, "maintenance.html", page, window=window, all_regions=regions).encode()
     yield "history/index.html", render_html(
         env, "history.html", page, incidents=page.incidents[:HISTORY_PAGE_SIZE],
         page_number=1, has_more=len(page.incidents) > HISTORY_PAGE_SIZE,
