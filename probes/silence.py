@@ -199,9 +199,19 @@ class AgentSeen:
     silent_since: datetime | None
 
 
+#: The least grace past the 3 intervals before a silent agent is paged: a heartbeat is a
+#: write, and one held up by a busy database (a web write waits up to 2 s, then the agent
+#: tries again at its next interval) is not an agent gone.
+AGENT_PAGE_GRACE_S = 5.0
+
+
 def agent_silence_after(settings: Settings) -> timedelta:
-    """How long an agent may stay quiet: 3 probe intervals."""
-    return timedelta(seconds=FRESH_INTERVALS * settings.probe_interval_s)
+    """How long an agent may stay quiet before it is marked silent and paged: 3 probe
+    intervals (when it is shown `silent`), then one more interval of grace, at least
+    `AGENT_PAGE_GRACE_S`, as region gaps are paged only past a grace. At 1 s probes on a
+    loaded machine a live agent was paged for a one-second silence (chaos campaign)."""
+    interval = settings.probe_interval_s
+    return timedelta(seconds=FRESH_INTERVALS * interval + max(interval, AGENT_PAGE_GRACE_S))
 
 
 @dataclass(frozen=True, slots=True)

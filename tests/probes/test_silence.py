@@ -138,7 +138,12 @@ def test_a_silent_agent_is_paged_once_and_resolved_when_it_reports(
     with session_scope(factory) as session:
         session.add(Agent(name="edge-1", location="loc-b", first_seen_at=START,
                           last_seen_at=START))
-    for _ in range(12):  # 120 s: silent after 90
+    for _ in range(11):  # 110 s: shown silent after 90, not paged before 90 + 30
+        jobs.evaluate_states(ctx)
+        clock.advance(timedelta(seconds=10))
+    assert agent_status(START, None, clock.now(), 30) == "silent"
+    assert pages(fresh_engine) == [], "a heartbeat held up for less than the grace pages no one"
+    for _ in range(3):  # 140 s
         jobs.evaluate_states(ctx)
         clock.advance(timedelta(seconds=10))
     summary = "Bellwether agent edge-1 (location loc-b) is silent"
