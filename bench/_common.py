@@ -62,6 +62,15 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on {HOST}:{port} after {timeout:g} s")
 
 
+def up_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment for a benchmark's own `bellwether up`: every BELLWETHER_* variable of
+    the caller dropped (so defaults are measured), its data dir and port, then `settings`
+    (e.g. BELLWETHER_ADMIN_TOKEN=..., BELLWETHER_PROBE_INTERVAL_S="1")."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
+    env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port), **settings)
+    return env
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its threads, from /proc/<pid>/stat."""
     raw = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")

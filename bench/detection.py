@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sqlite3
 import statistics
@@ -31,7 +30,16 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import PYTHON, ROOT, Child, exit_on_sigterm, free_port, say, wait_for_port
+from bench._common import (
+    PYTHON,
+    ROOT,
+    Child,
+    exit_on_sigterm,
+    free_port,
+    say,
+    up_env,
+    wait_for_port,
+)
 
 TOKEN = "bench-detection-admin-token-0123456789"
 
@@ -121,9 +129,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bw-bench-detect-") as tmp:
         data_dir = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
-        env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
-                   BELLWETHER_ADMIN_TOKEN=TOKEN)
+        env = up_env(data_dir, port, BELLWETHER_ADMIN_TOKEN=TOKEN)
         say(f"bellwether up at the defaults: port {port}, data dir {data_dir}, "
             f"{args.runs} region_down runs in {args.region}")
         with Child([PYTHON, str(ROOT / "app.py"), "up"], env=env) as up:

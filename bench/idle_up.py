@@ -16,7 +16,6 @@ most samples, so a remaining cost can be named.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -38,6 +37,7 @@ from bench._common import (
     free_port,
     process_cpu_seconds,
     say,
+    up_env,
     wait_for_port,
 )
 
@@ -108,9 +108,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bw-bench-idle-") as tmp:
         data_dir = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
-        env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
-                   BELLWETHER_ADMIN_TOKEN=TOKEN)
+        env = up_env(data_dir, port, BELLWETHER_ADMIN_TOKEN=TOKEN)
         say(f"bellwether up at the defaults: port {port}, data dir {data_dir}; warm-up "
             f"{args.warm_up_s:g} s, then {args.minutes:g} min idle")
         with Child([PYTHON, str(ROOT / "app.py"), "up"], env=env) as up:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from bench._common import (
     free_port,
     percentile,
     say,
+    up_env,
     wait_for_port,
 )
 
@@ -220,9 +220,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bw-bench-soak-") as tmp:
         data_dir = Path(tmp) / "data"
         log_path, holds_path = Path(tmp) / "up.log", Path(tmp) / "holds.json"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
-        env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
-                   BELLWETHER_PROBE_INTERVAL_S=str(args.interval))
+        env = up_env(data_dir, port, BELLWETHER_PROBE_INTERVAL_S=str(args.interval))
         say(f"bellwether up ({args.root}): port {port}, probes every {args.interval} s, "
             f"{args.minutes:g} min, a fault every {args.fault_every:g} min")
         argv = [PYTHON, "-c", WRAPPER, str(args.root), str(log_path), str(holds_path)]

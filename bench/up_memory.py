@@ -32,6 +32,7 @@ from bench._common import (
     peak_rss_mb,
     process_cpu_seconds,
     say,
+    up_env,
     wait_for_port,
 )
 
@@ -69,9 +70,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bw-bench-up-") as tmp:
         data_dir = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
-        env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
-                   BELLWETHER_PROBE_INTERVAL_S=str(args.interval))
+        env = up_env(data_dir, port, BELLWETHER_PROBE_INTERVAL_S=str(args.interval))
         say(f"bellwether up: port {port}, data dir {data_dir}, probe interval "
             f"{args.interval} s, {args.seconds:g} s sampled")
         launched = time.perf_counter()

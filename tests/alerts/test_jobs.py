@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from alerts.dispatch import PASS_TIME
 from alerts.jobs import JOBS, PAGE_SAFETY_S, dispatch_once, page_once
@@ -24,6 +23,7 @@ from core.scheduler import JobContext, find_job
 from tests.alerts.builders import enqueue_pages, rows
 from tests.support.clock import ManualClock
 from tests.support.pagerduty import EventsApiStandIn
+from tests.support.statements import statements
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,24 +65,6 @@ def test_one_pass_uses_the_senders_it_is_given(factory: SessionFactory, clock: M
     assert [d.key for d in sender.sent] == ["pd:incident-1:trigger:1"]
 
 
-class Statements:
-    """Every statement run on the factory's engine while it is open."""
-
-    def __init__(self, factory: SessionFactory) -> None:
-        self.engine = factory.kw["bind"]
-        self.seen: list[str] = []
-
-    def _note(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.seen.append(statement)
-
-    def __enter__(self) -> list[str]:
-        event.listen(self.engine, "before_cursor_execute", self._note)
-        return self.seen
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._note)
-
-
 def test_an_idle_lane_is_not_polled_and_a_committed_page_is_looked_at_at_once(
         factory: SessionFactory, clock: ManualClock, pd_settings: Settings) -> None:
     """Counted statements: an idle pass once claimed (a write transaction) 4 times a
@@ -91,7 +73,7 @@ def test_an_idle_lane_is_not_polled_and_a_committed_page_is_looked_at_at_once(
     ctx = JobContext(pd_settings, clock, factory, {"senders": {"pagerduty": sender}})
     assert dispatch_once(ctx) == 0  # the first pass of each lane looks
     clock.advance(timedelta(seconds=0.25))
-    with Statements(factory) as seen:
+    with statements(factory.kw["bind"]) as seen:
         assert page_once(ctx) == 0
         assert dispatch_once(ctx) == 0
     assert seen == [], "nothing arrived: no query at all"
@@ -101,11 +83,11 @@ def test_an_idle_lane_is_not_polled_and_a_committed_page_is_looked_at_at_once(
     assert [d.key for d in sender.sent] == ["pd:incident-7:trigger:1"]
     page_once(ctx)  # after a pass that found work, the next one looks again
     clock.advance(timedelta(seconds=0.25))
-    with Statements(factory) as seen:
+    with statements(factory.kw["bind"]) as seen:
         page_once(ctx)
     assert seen == []
     clock.advance(timedelta(seconds=PAGE_SAFETY_S))
-    with Statements(factory) as seen:
+    with statements(factory.kw["bind"]) as seen:
         page_once(ctx)
     assert seen, "the safety net looks without a signal (another process, a retry due)"
 

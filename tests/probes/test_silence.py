@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 
 from alerts.models import OutboxRow
 from core.config import Settings
@@ -25,6 +25,7 @@ from probes.models import Agent
 from probes.specs import default_catalogue
 from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
+from tests.support.statements import statements, writes
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 LOCATIONS = ("loc-a", "loc-b", "loc-c")
@@ -219,19 +220,11 @@ def test_a_pass_that_finds_nothing_new_writes_only_its_own_run(fresh_engine: Eng
     ctx = context(fresh_engine, clock)
     run(fresh_engine, ctx, clock, 120)
     assert state(fresh_engine) == "operational"
-    writes: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            writes.append(statement.split("(", 1)[0].split(" SET ")[0])
-
-    event.listen(fresh_engine, "before_cursor_execute", note)
-    try:
+    with statements(fresh_engine) as seen:
         jobs.evaluate_states(ctx)  # the same checks, the same state and reason
-    finally:
-        event.remove(fresh_engine, "before_cursor_execute", note)
-    assert writes, "the pass records its run"
-    assert all("job_runs" in w for w in writes), writes
+    written = writes(seen)
+    assert written, "the pass records its run"
+    assert all("job_runs" in w for w in written), written
 
 
 def test_the_probe_list_is_parsed_once_per_change_not_every_pass(

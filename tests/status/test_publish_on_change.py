@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from core.config import Settings
 from core.db import make_session_factory, session_scope
@@ -22,6 +22,7 @@ from status.models import Maintenance
 from status.site import Site
 from tests.support.clock import ManualClock
 from tests.support.databases import migrated_engine
+from tests.support.statements import statements
 
 START = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 REGION = "europe-west1.gcp"
@@ -34,11 +35,10 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 class Renders:
-    """Counts `Site.publish` calls (the whole render) and every statement run."""
+    """Counts `Site.publish` calls (the whole render)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        self.statements: list[str] = []
         real = Site.publish
 
         def counted(site: Site, *args: Any, **kwargs: Any) -> Any:
@@ -46,10 +46,6 @@ class Renders:
             return real(site, *args, **kwargs)
 
         monkeypatch.setattr(Site, "publish", counted)
-        event.listen(engine, "before_cursor_execute", self._note)
-
-    def _note(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.statements.append(statement)
 
 
 def set_state(engine: Engine, state: State, now: datetime) -> None:
@@ -65,17 +61,17 @@ def test_a_pass_that_finds_nothing_new_renders_nothing(
     clock = ManualClock(START)
     ctx = JobContext(settings, clock, make_session_factory(engine))
     set_state(engine, State.OPERATIONAL, START)
-    renders = Renders(monkeypatch, engine)
+    renders = Renders(monkeypatch)
 
-    assert site_jobs.publish_site(ctx) > 0  # the first pass renders everything
+    with statements(engine) as first:
+        assert site_jobs.publish_site(ctx) > 0  # the first pass renders everything
     assert renders.calls == 1
-    rendering = len(renders.statements)
 
-    renders.statements.clear()
     clock.advance(timedelta(seconds=2))
-    assert site_jobs.publish_site(ctx) == 0
+    with statements(engine) as quiet:
+        assert site_jobs.publish_site(ctx) == 0
     assert renders.calls == 1, "nothing changed: no render"
-    assert 0 < len(renders.statements) <= 8 < rendering, renders.statements
+    assert 0 < len(quiet) <= 8 < len(first), quiet
 
     clock.advance(timedelta(seconds=2))
     set_state(engine, State.MAJOR_OUTAGE, clock.now())
