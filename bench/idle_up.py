@@ -72,26 +72,34 @@ def profile(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+#: Leaf frames of threads that wait (py-spy's --idle records them too).
+WAITING = ("Condition.wait (threading.py", "EpollSelector.select (selectors.py",
+           "_worker (concurrent/futures/thread.py:81)")
+#: Bellwether's own code, as py-spy names its files (relative to the working directory).
+OURS = ("core/", "commerce/", "probes/", "status/", "alerts/", "reports/", "sla/", "drills/",
+        "app.py")
+
+
 def top_functions(raw: Path, count: int = 15) -> list[tuple[str, float]]:
-    """The frames present in the most busy samples (inclusive), from py-spy's raw output:
-    one line per stack `frame;frame;... samples`. Idle frames (waits) are dropped."""
-    waits = ("wait (threading.py", "select (selectors.py", "_sleep", "sleep (", "poll (",
-             "accept (", "recv_into", "get (queue.py", "_wait_for_tstate_lock",
-             "select (", "epoll", "run_forever")
+    """Bellwether's frames present in the most busy samples (inclusive), from py-spy's raw
+    output: one line per stack `frame;frame;... samples`, a frame `name (file:line)`.
+    Stacks whose leaf waits are dropped."""
     totals: dict[str, int] = {}
     busy = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, samples = line.rpartition(" ")
         frames = stack.split(";")
-        if not frames or any(w in frames[-1] for w in waits):
+        if not frames or frames[-1].startswith(WAITING):
             continue
         n = int(samples)
         busy += n
         for frame in set(frames):
-            totals[frame] = totals.get(frame, 0) + n
+            name, _, where = frame.partition(" (")
+            if where.startswith(OURS):
+                key = f"{name} ({where.split(':', 1)[0]})"
+                totals[key] = totals.get(key, 0) + n
     ranked = sorted(totals.items(), key=lambda item: -item[1])
-    ours = [(f, n) for f, n in ranked if f"/{ROOT.name}/" in f and "/.venv/" not in f]
-    return [(frame, 100.0 * n / busy) for frame, n in ours[:count]] if busy else []
+    return [(frame, 100.0 * n / busy) for frame, n in ranked[:count]] if busy else []
 
 
 def main() -> None:
