@@ -52,7 +52,8 @@ WINDOW = {"type": "object", "required": ["title", "starts_at", "ends_at"],
                          "starts_at": {"type": "string", "format": "date-time"},
                          "ends_at": {"type": "string", "format": "date-time"},
                          "components": {"type": "array", "items": {"type": "string"}},
-                         "regions": {"type": "array", "items": {"type": "string"}}}}
+                         "regions": {"type": "array", "items": {"type": "string"}},
+                         "short_notice_reason": {"type": "string", "maxLength": 2000}}}
 INCIDENT = {"type": "object", "required": ["id", "title", "impact", "status", "timeline"]}
 LIST_QUERY = {"state": {"type": "string", "enum": ["open", "resolved", "all"]},
               "limit": {"type": "integer", "minimum": 1, "maximum": 200},
@@ -214,7 +215,10 @@ def list_maintenance() -> Any:
 @operation(body=WINDOW, tags=("maintenance",), responses={201: {"type": "object"}})
 @require_role(Role.SUPPORT)
 def schedule_maintenance() -> Any:
-    """Schedule a maintenance window (empty components or regions mean all of them)."""
+    """Schedule a maintenance window (empty components or regions mean all of them).
+
+    A start less than 7 days ahead needs `short_notice_reason`; such a window is not
+    excluded from the SLA. A window over minutes already booked as downtime is refused."""
     runtime = current_runtime()
     now = runtime.clock.now()
     window = parse_window(json_body(), runtime.settings.regions, now)
