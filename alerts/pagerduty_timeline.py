@@ -1,6 +1,7 @@
 """What PagerDuty's V3 webhooks change here: acknowledgements, reassignments and
 resolutions made in PagerDuty go on the Bellwether incident's timeline as internal
-(on-call) updates, written through status' own `add_update`.
+(on-call) updates, written through status' own `add_update`; the first acknowledgement
+is also the incident's own (its time to acknowledge in reports).
 
 A resolve in PagerDuty never resolves an incident probes still see failing: it is recorded,
 and its event row waits (`watching`) for the incident's next evaluation. The incident job
@@ -75,6 +76,8 @@ def record_event(session: Session, event: InboundEvent, now: datetime,
         return Receipt("duplicate", incident_id)
     if incident is None:
         return Receipt(IGNORED, incident_id, reason or "")
+    if event.event_type == "incident.acknowledged":
+        status_store.acknowledged_in_pagerduty(incident, event.occurred_at, now)
     status_store.add_update(session, incident, incident.status, note, now, settings,
                             automatic=True, notify=False, internal=True)
     if event.event_type == "incident.reopened" and event.pd_incident:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, text
@@ -29,11 +29,13 @@ from commerce.catalog import tier_of
 from core.clock import FixedClock
 from core.config import Settings
 from core.errors import NotFound
+from probes import rollup_reads
 from probes import store as probes_store
-from sla.model import MaintenanceWindow
+from sla.model import MaintenanceWindow, MinuteVerdict
 from status.announce import announce, incident_event
 from status.incidents import (
     FAILING_STATES,
+    IncidentStatus,
     Key,
     Live,
     Origin,
@@ -41,7 +43,14 @@ from status.incidents import (
     Tracked,
     first_failing_check,
 )
-from status.maintenance import Window, WindowInput, covers, displayed_state, to_sla_windows
+from status.maintenance import (
+    Booked,
+    Window,
+    WindowInput,
+    covers,
+    displayed_state,
+    to_sla_windows,
+)
 from status.models import (
     Incident,
     IncidentComponent,
@@ -231,6 +240,19 @@ def _told_resolved(incident: Incident) -> bool:
     return told is not None and told.status == "resolved"
 
 
+def acknowledged_in_pagerduty(incident: Incident, at: datetime, now: datetime) -> bool:
+    """Someone acknowledged the incident's alert in PagerDuty: the first acknowledgement
+    is the incident's, so time to acknowledge counts it (no page goes back: PagerDuty knows).
+
+    Whether it changed anything: a resolved or already acknowledged incident keeps its own.
+    """
+    if incident.status == IncidentStatus.RESOLVED or incident.acknowledged_at is not None:
+        return False
+    incident.acknowledged_at = max(min(at, now), incident.opened_at)
+    incident.updated_at = now
+    return True
+
+
 def timeline_of(incident: Incident) -> Timeline:
     return Timeline(incident.first_failure_at, incident.opened_at, incident.acknowledged_at,
                     incident.resolved_at)
@@ -390,18 +412,47 @@ def failure_evidence(session: Session, component: str, region: str, until: datet
 def window_of(row: Maintenance) -> Window:
     scopes = tuple(sorted((s.component, s.region) for s in row.scopes))
     return Window(row.id, row.title, row.message, row.starts_at, row.ends_at, scopes,
-                  row.cancelled_at)
+                  row.cancelled_at, row.short_notice_reason)
 
 
 def schedule_window(session: Session, window: WindowInput, author_id: int | None,
                     now: datetime) -> Window:
     row = Maintenance(title=window.title, message=window.message, starts_at=window.start,
                       ends_at=window.end, status="scheduled", created_by=author_id,
-                      created_at=now,
+                      created_at=now, short_notice_reason=window.short_notice_reason,
                       scopes=[MaintenanceScope(component=c, region=r) for c, r in window.scopes])
     session.add(row)
     session.flush()
     return window_of(row)
+
+
+def booked_downtime(session: Session, start: datetime, end: datetime, now: datetime,
+                    ) -> list[Booked]:
+    """Downtime already booked in [start, end): every incident component affected then
+    (still going: `end` None), and the measured down minutes (from the probes' rollups)
+    up to `now` of every (component, region) with a live state."""
+    rows = session.execute(
+        select(IncidentComponent, Incident.id, Incident.resolved_at)
+        .join(Incident, Incident.id == IncidentComponent.incident_id)
+        .where(IncidentComponent.first_affected_at < end,
+               IncidentComponent.state != "operational",
+               or_(IncidentComponent.recovered_at.is_(None),
+                   IncidentComponent.recovered_at > start),
+               or_(Incident.resolved_at.is_(None), Incident.resolved_at > start)))
+    booked = [Booked(c.component, c.region, c.first_affected_at,
+                     min((t for t in (c.recovered_at, resolved_at) if t is not None),
+                         default=None), f"incident #{incident_id}")
+              for c, incident_id, resolved_at in rows]
+    if start < now:  # minutes from now on cannot have been measured yet
+        first, last = int(start.timestamp()) // 60, int(min(end, now).timestamp()) // 60 + 1
+        for component, region in sorted(probes_store.states(session)):
+            for minute, verdict, _ in rollup_reads.notable_minutes(
+                    session, component, region, first, last):
+                if verdict is MinuteVerdict.DOWN:
+                    at = datetime.fromtimestamp(minute * 60, UTC)
+                    booked.append(Booked(component, region, at, at + timedelta(minutes=1),
+                                         "measured down minute"))
+    return booked
 
 
 def get_window(session: Session, window_id: int, *, for_update: bool = False) -> Maintenance:

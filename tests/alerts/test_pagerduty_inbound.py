@@ -218,6 +218,22 @@ def test_an_acknowledgement_in_pagerduty_appears_on_the_incident(
         incident = status_store.get_incident(session, incident_id)
         assert incident.updates[-1].internal
         assert incident.resolved_at is None
+        assert incident.acknowledged_at == clock.now()  # time to acknowledge counts it
+
+
+def test_only_the_first_acknowledgement_in_pagerduty_is_the_incidents(
+        ctx: JobContext, clock: ManualClock, live: Listener) -> None:
+    incident_id = open_outage(ctx, clock)
+    first = clock.now()
+    post(live, incident_event("ev-ack-a", "incident.acknowledged", first, key(incident_id)))
+    clock.advance(timedelta(minutes=3))
+    post(live, incident_event("ev-unack", "incident.unacknowledged", clock.now(),
+                              key(incident_id)))
+    post(live, incident_event("ev-ack-b", "incident.acknowledged", clock.now(),
+                              key(incident_id, 1)))
+    with session_scope(ctx.session_factory) as session:
+        assert status_store.get_incident(session, incident_id).acknowledged_at == first
+    assert len(notes(ctx, incident_id)) == 3  # every event is still on the timeline
 
 
 def test_reassignments_name_who_has_it_now(ctx: JobContext, clock: ManualClock,
