@@ -23,7 +23,7 @@ from status.incidents import (
     check_take_over,
     raises_impact,
 )
-from status.maintenance import Window, WindowInput
+from status.maintenance import Window, WindowInput, check_not_over_downtime
 from status.models import Incident
 
 
@@ -133,6 +133,10 @@ def take_over(session: Session, incident_id: int, take: TakeOver, author_id: int
 
 def schedule_maintenance(session: Session, window: WindowInput, author_id: int | None,
                          now: datetime) -> Window:
+    """Store a checked window unless it covers downtime already booked (an incident's
+    minutes or measured down minutes): an outage never becomes maintenance after the fact."""
+    check_not_over_downtime(window, store.booked_downtime(session, window.start, window.end,
+                                                          now), now)
     return store.schedule_window(session, window, author_id, now)
 
 

@@ -216,13 +216,15 @@ def schedule_maintenance() -> Any:
     body = {"title": form.get("title"), "message": form.get("message", ""),
             "starts_at": _utc_input(form.get("starts_at")),
             "ends_at": _utc_input(form.get("ends_at")),
-            "components": form.getlist("components"), "regions": form.getlist("regions")}
+            "components": form.getlist("components"), "regions": form.getlist("regions"),
+            "short_notice_reason": form.get("short_notice_reason", "")}
+    session = request_session()
     try:
         window = parse_window(body, runtime.settings.regions, now)
+        actions.schedule_maintenance(session, window, _user().id, now)
     except InvalidMaintenance as exc:
+        session.rollback()
         return _maintenance_page(exc.detail, form)
-    session = request_session()
-    actions.schedule_maintenance(session, window, _user().id, now)
     session.commit()
     return redirect(url_for("status_admin.maintenance"), code=303)
 

@@ -113,7 +113,7 @@ class IncidentPageRow(Base):
 
 class Maintenance(Base):
     """A maintenance window: covered components show under_maintenance, nothing pages,
-    and the SLA excludes its minutes."""
+    and the SLA excludes its minutes when it was announced at least 7 days ahead."""
 
     __tablename__ = "maintenances"
     __table_args__ = (Index("ix_maintenances_window", "starts_at", "ends_at"),)
@@ -127,6 +127,9 @@ class Maintenance(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Why it was announced with less than the SLA's 7 days' notice (None: announced in
+    #: time). Such a window shows as maintenance but is not excluded from the SLA.
+    short_notice_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     scopes: Mapped[list[MaintenanceScope]] = relationship(
         back_populates="maintenance", cascade="all, delete-orphan")

@@ -9,8 +9,11 @@ import pytest
 
 from sla.model import MaintenanceWindow
 from status.maintenance import (
+    Booked,
     InvalidMaintenance,
     Window,
+    WindowInput,
+    check_not_over_downtime,
     covers,
     displayed_state,
     parse_window,
@@ -92,8 +95,10 @@ def test_a_window_input_becomes_scopes() -> None:
     ({"ends_at": "2026-10-09T01:00:00Z"}, "after 'starts_at'"),
     ({"starts_at": "2026-09-30T00:00:00Z"}, "in the past"),
     ({"starts_at": "2026-10-01T11:58:00Z"}, "in the past"),
-    ({"starts_at": "2026-10-01T12:00:00Z"}, "at least 7 days ahead"),
-    ({"starts_at": "2026-10-08T11:58:00Z"}, "earliest start now is 2026-10-08 12:00 UTC"),
+    ({"starts_at": "2026-10-01T12:00:00Z"}, "less than 7 days' notice: give the reason"),
+    ({"starts_at": "2026-10-08T11:58:00Z"}, "starting before 2026-10-08 12:00 UTC"),
+    ({"starts_at": "2026-10-01T12:00:00Z", "short_notice_reason": " "}, "give the reason"),
+    ({"short_notice_reason": "x" * 2001}, "at most 2000 characters"),
     ({"ends_at": "2026-10-20T00:00:00Z"}, "at most 7 days"),
     ({"regions": ["mars-1"]}, "unknown region"),
     ({"components": "orders"}, "must be a list"),
@@ -120,3 +125,67 @@ def test_a_window_needs_seven_days_notice_less_a_minute_of_clock_skew() -> None:
         parse_window({**GOOD, "starts_at": (START - timedelta(minutes=2)).isoformat(),
                       "ends_at": (START + HOUR).isoformat()}, (EU,), START)
     assert past.value.code == "maintenance_in_the_past"
+
+
+def test_a_short_notice_window_needs_a_reason_and_keeps_it() -> None:
+    """Less than 7 days ahead is accepted only with a reason; a reason given with enough
+    notice is not kept (the window is plainly excluded from the SLA)."""
+    soon = {**GOOD, "starts_at": (START + HOUR).isoformat(),
+            "ends_at": (START + 2 * HOUR).isoformat()}
+    with pytest.raises(InvalidMaintenance) as refused:
+        parse_window(soon, (EU,), START)
+    assert refused.value.code == "maintenance_short_notice"
+    parsed = parse_window({**soon, "short_notice_reason": "  CVE-2026-1 patch  "}, (EU,), START)
+    assert parsed.short_notice_reason == "CVE-2026-1 patch"
+    assert parse_window({**GOOD, "short_notice_reason": "why not"}, (EU,),
+                        START).short_notice_reason is None
+    with pytest.raises(InvalidMaintenance, match="in the past"):
+        parse_window({**soon, "short_notice_reason": "late",
+                      "starts_at": (START - timedelta(minutes=2)).isoformat()}, (EU,), START)
+
+
+def test_a_short_notice_window_is_not_excluded_from_the_sla() -> None:
+    """Spec, 'Facts it is built on': only planned servicing announced seven days ahead is
+    excluded. A short-notice window shows as maintenance but gives the SLA no window."""
+    short = Window(2, "Patch", "", START, START + HOUR, (("orders", EU),), None, "CVE fix")
+    assert short.short_notice
+    assert to_sla_windows(short) == []
+    assert displayed_state("major_outage", "orders", EU, [short], START) == "under_maintenance"
+    assert len(to_sla_windows(window(("orders", EU)))) == 1
+
+
+def booked(component: str, region: str, start: timedelta, end: timedelta | None) -> Booked:
+    return Booked(component, region, START + start,
+                  None if end is None else START + end, "incident #7")
+
+
+@pytest.mark.parametrize(("spans", "refused"), [
+    ([], False),
+    ([booked("orders", EU, -HOUR, None)], True),  # still going: booked up to now
+    ([booked("orders", US, -HOUR, None)], False),  # another region
+    ([booked("carts", EU, -HOUR, None)], False),  # another component
+    ([booked("orders", EU, -HOUR, -timedelta(minutes=10))], False),  # over before
+    ([booked("orders", EU, timedelta(seconds=30), timedelta(minutes=1))], True),
+])
+def test_a_window_never_covers_downtime_already_booked(spans: list[Booked],
+                                                       refused: bool) -> None:
+    now_window = WindowInput("Patch", "", START, START + HOUR, ("orders",), (EU,), "urgent")
+    if refused:
+        with pytest.raises(InvalidMaintenance) as exc:
+            check_not_over_downtime(now_window, spans, START)
+        assert exc.value.code == "maintenance_over_downtime"
+        assert "orders in europe-west1.gcp is booked as downtime" in exc.value.detail
+    else:
+        check_not_over_downtime(now_window, spans, START)
+    later = WindowInput("Patch", "", START + 2 * HOUR, START + 3 * HOUR, (), (), "urgent")
+    check_not_over_downtime(later, [s for s in spans if s.end is None], START)
+
+
+def test_an_ongoing_span_counts_up_to_the_minute_in_progress() -> None:
+    spans = [booked("search", AU, -HOUR, None)]
+    starting = WindowInput("Fix", "", START + timedelta(seconds=50), START + HOUR, (), (AU,),
+                           "urgent")
+    with pytest.raises(InvalidMaintenance):
+        check_not_over_downtime(starting, spans, START)
+    check_not_over_downtime(WindowInput("Fix", "", START + timedelta(minutes=2),
+                                        START + HOUR, (), (AU,), "urgent"), spans, START)

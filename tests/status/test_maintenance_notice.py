@@ -1,5 +1,6 @@
 """The SLA spec's notice period for maintenance, through the API (a JSON problem) and the
-support engineers' form (the page again, with the reason and the input kept)."""
+support engineers' form (the page again, with the reason and the input kept). Short notice
+with a stated reason: tests/status/test_maintenance_rules.py."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def test_the_api_refuses_short_notice_and_the_past_with_a_problem_body(
 
     status, short = schedule(timedelta(days=6, hours=23))
     assert (status, short["error"]) == (400, "maintenance_short_notice")
-    assert "at least 7 days ahead" in short["detail"]
-    assert "earliest start now is 2026-10-08 12:00 UTC" in short["detail"]
+    assert "less than 7 days' notice" in short["detail"]
+    assert "a window starting before 2026-10-08 12:00 UTC" in short["detail"]
     status, past = schedule(-timedelta(minutes=5))  # an outage under way cannot be covered
     assert (status, past["error"]) == (400, "maintenance_in_the_past")
     assert windows(app_engine) == before
@@ -50,8 +51,9 @@ def test_the_form_shows_the_rule_and_keeps_the_input_when_it_refuses(
         api: FlaskClient, make_user: User, app_engine: Engine) -> None:
     csrf = log_in(api, make_user(Role.SUPPORT)[0])
     page = api.get("/admin/maintenance").get_data(as_text=True)
-    assert "at least 7 days ahead" in page
-    assert 'min="2026-10-08T12:00"' in page
+    assert "announced at least 7 days ahead" in page
+    assert "starting at 2026-10-08 12:00 UTC or later" in page
+    assert 'min="2026-10-01T12:00"' in page  # short notice is allowed, the past is not
     before = windows(app_engine)
     refused = api.post("/admin/maintenance", data={
         "csrf_token": csrf, "title": "Quick patch", "message": "Orders pause",
@@ -60,7 +62,8 @@ def test_the_form_shows_the_rule_and_keeps_the_input_when_it_refuses(
     html = refused.get_data(as_text=True)
     assert refused.status_code == 400
     assert 'role="alert"' in html
-    assert "Not scheduled: maintenance must be announced at least 7 days ahead" in html
+    assert "Not scheduled: a window starting before 2026-10-08 12:00 UTC is announced with " \
+        "less than 7 days&#39; notice: give the reason" in html
     assert 'value="Quick patch"' in html
     assert 'value="2026-10-02T02:00"' in html
     assert 'value="orders" checked' in html
