@@ -136,14 +136,14 @@ def token_create(ctx: click.Context, email: str, name: str,
 @click.pass_context
 def backup_command(ctx: click.Context, out_dir: Path | None) -> None:
     """Back the database up now (SQLite online backup, or pg_dump)."""
-    from core.backup import prune_backups, take_backup
+    from core.backup import backup_now
     from core.jobs import backup_dir
 
     settings = settings_from(ctx)
     directory = out_dir or backup_dir(settings)
     click.echo(f"backing up {database_kind(settings.effective_database_url)} into {directory}…")
-    backup = take_backup(settings.effective_database_url, directory, SystemClock().now())
-    prune_backups(directory, int(settings.extra.get("backup_keep", 24)))
+    backup = backup_now(settings.effective_database_url, directory, SystemClock().now(),
+                        int(settings.extra.get("backup_keep", 24)))
     click.echo(f"wrote {backup.path} ({backup.size:,} bytes)")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from core.backup import list_backups, prune_backups, take_backup
+from core.backup import backup_now, list_backups
 from core.config import Settings
 from core.db import read_scope, try_singleton
 from core.scheduler import Job, JobContext
@@ -20,7 +20,8 @@ def backup_interval(settings: Settings) -> timedelta:
 
 
 def scheduled_backup(ctx: JobContext) -> int:
-    """Take a backup when the newest is older than the interval; prune old ones."""
+    """Take a verified backup when the newest is older than the interval; prune old ones.
+    A failed one (its integrity check included) raises, so the scheduler logs it too."""
     directory = backup_dir(ctx.settings)
     now = ctx.clock.now()
     newest = next(iter(list_backups(directory)), None)
@@ -32,8 +33,8 @@ def scheduled_backup(ctx: JobContext) -> int:
     with read_scope(ctx.session_factory) as session:
         if not try_singleton(session, "core.backup"):
             return 0
-        take_backup(ctx.settings.effective_database_url, directory, now)
-    prune_backups(directory, int(ctx.settings.extra.get("backup_keep", 24)))
+        backup_now(ctx.settings.effective_database_url, directory, now,
+                   int(ctx.settings.extra.get("backup_keep", 24)))
     return 1
 
 

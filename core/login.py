@@ -34,6 +34,7 @@ from core import csrf
 from core.auth import hash_password, verify_password
 from core.errors import Forbidden, Unauthorized
 from core.models import Role, User
+from core.navigation import NavLink, home_endpoint, links_for
 from core.ratelimit import SlidingWindowLimiter
 from core.web import current_runtime, request_session
 
@@ -67,7 +68,8 @@ def _configure(state: BlueprintSetupState) -> None:
     runtime.parts.setdefault(LIMITER_PART, SlidingWindowLimiter(
         LOGIN_ATTEMPTS, LOGIN_WINDOW, runtime.clock))
     csrf.init_app(app)
-    app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals.update(current_user=current_user, nav_links=nav_links,
+                                 home_url=home_url)
 
 
 @cache
@@ -127,12 +129,16 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _landing(user: User) -> str:
-    if user.role in (Role.ADMIN, Role.SUPPORT):
-        return url_for("status_admin.incidents")
-    if user.role == Role.ACCOUNT_MANAGER:
-        return url_for("reports.customers_page")  # the account manager's home
-    return url_for("public.overview")
+def nav_links() -> list[NavLink]:
+    """The navigation of this request's user: only the pages their role may open."""
+    user = current_user()
+    return links_for(user.role) if user is not None else []
+
+
+def home_url() -> str:
+    """This request's user's home (the public status page for nobody logged in)."""
+    user = current_user()
+    return url_for(home_endpoint(user.role if user is not None else None))
 
 
 @bp.get("/login")
@@ -167,7 +173,7 @@ def login() -> Any:
     session["user_id"] = user.id
     session["login_at"] = current_runtime().clock.now().isoformat()
     csrf.rotate_token()
-    return redirect(target or _landing(user), code=303)
+    return redirect(target or url_for(home_endpoint(Role(user.role))), code=303)
 
 
 @bp.post("/logout")

@@ -1,13 +1,19 @@
-"""Flask plumbing every blueprint shares: the request session, JSON bodies, roles, errors."""
+"""Flask plumbing every blueprint shares: the request session, JSON bodies, roles, errors.
+
+Errors answer an API client (any `/api/` path, or a caller that does not prefer HTML) with
+the contract's JSON problem body, and a browser with a page that says what happened in
+words, with the same status code and a way back (its home, or the login form).
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, jsonify, request
-from sqlalchemy.exc import DataError, OperationalError
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
@@ -91,11 +97,61 @@ def require_role(*roles: Role) -> Callable[[F], F]:
 
 
 def problem(status: int, code: str, detail: str, retry_after: int | None = None) -> Response:
-    response = jsonify({"error": code, "detail": detail})
-    response.status_code = status
+    """The error for whoever asked: the JSON problem body, or a page for a browser."""
+    if wants_html():
+        response = error_page(status, code, detail)
+    else:
+        response = jsonify({"error": code, "detail": detail})
+        response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def wants_html() -> bool:
+    """A browser asking for a page: not an `/api/` path, and HTML preferred over JSON
+    (a client that sends no Accept header, or `*/*`, gets JSON as before)."""
+    if request.path.startswith("/api/"):
+        return False
+    accept = request.accept_mimetypes
+    return accept.best_match(["application/json", "text/html"]) == "text/html" \
+        and accept["text/html"] > accept["application/json"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageError:
+    """What an error page shows (templates/admin/error.html reads the same fields from a
+    BellwetherError, which status.admin hands it for refused forms)."""
+
+    status: int
+    code: str
+    detail: str
+
+
+def error_page(status: int, code: str, detail: str) -> Response:
+    """The error as a page: what happened in words, and a way back."""
+    _user_without_failing()
+    if status >= 500 and status not in (503, 507):
+        detail = "the server failed to answer this request; it has been logged"
+    body = render_template("admin/error.html", error=PageError(status, code, detail),
+                           path=request.full_path.rstrip("?"))
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _user_without_failing() -> None:
+    """Look the logged-in user up for the page's navigation, unless the database is what
+    failed: then the page is shown without one (`current_user()` reads `g.web_user`)."""
+    if "web_user" in g:
+        return
+    from core.login import current_user  # core.login builds on this module
+
+    close_request_session(None)  # a failed transaction must not fail the lookup too
+    try:
+        current_user()
+    except SQLAlchemyError:
+        g.web_user = None
+    finally:
+        close_request_session(None)
 
 
 class StoreId(IntegerConverter):
@@ -107,9 +163,22 @@ class StoreId(IntegerConverter):
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+#: The heading of a browser's error page, by status.
+ERROR_TITLES = {401: "Please log in", 403: "Not for your role", 404: "Page not found",
+                405: "Not possible here", 413: "Too large", 429: "Too many requests",
+                503: "Temporarily unavailable", 507: "Storage full"}
+
+
+def error_title(status: int) -> str:
+    if status in ERROR_TITLES:
+        return ERROR_TITLES[status]
+    return "Something went wrong" if status >= 500 else "That did not work"
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Errors become the contract's JSON problem bodies."""
+    """Errors become the contract's JSON problem bodies, or pages for browsers."""
     app.url_map.converters["int"] = StoreId
+    app.jinja_env.globals["error_title"] = error_title
 
     @app.errorhandler(BellwetherError)
     def handle_bellwether_error(exc: BellwetherError) -> Response:
@@ -127,6 +196,7 @@ def register_error_handlers(app: Flask) -> None:
         """The database is away or full: a clear 503/507, never a bare 500 (nothing half
         written: the request's transaction is rolled back)."""
         close_request_session(None)
+        g.web_user = g.get("web_user")  # no new query for the error page's navigation
         text = str(exc.orig or exc).lower()
         if "disk is full" in text or "no space left" in text:
             return problem(507, "storage_full", "the database's disk is full; nothing was "
