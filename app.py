@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from commerce.api import bp as commerce_api
     from commerce.views import bp as commerce_views
     from core import headers
+    from core.backup import watch_backups
     from core.job_runs import read_job_runs
+    from core.jobs import backup_dir
     from core.login import bp as login_views
     from core.metrics import watch_process, watch_requests
     from core.views import bp as core_views
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     from reports.metrics import watch_budgets
     from reports.views import bp as reports_views
     from status.admin import bp as status_admin
+    from status.admin_area import bp as admin_area
     from status.api import bp as status_api
     from status.metrics import watch_incidents
     from status.public import bp as public_views
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     watch_incidents(metrics.registry, runtime.session_factory, runtime.clock)
     watch_outbox(metrics.registry, runtime.session_factory, runtime.clock)
     watch_budgets(metrics.registry, runtime.session_factory, runtime.clock, settings.regions)
+    watch_backups(metrics.registry, backup_dir(settings), runtime.clock)
     root = Path(__file__).parent
     app = Flask(__name__, template_folder=str(root / "templates"),
                 static_folder=str(root / "static"))
@@ -81,7 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.teardown_appcontext(close_request_session)
     for blueprint in (core_views, commerce_views, commerce_api, probes_views, public_views,
                       login_views, status_api, status_admin, subscribe_views, reports_views,
-                      alerts_views):
+                      alerts_views, admin_area):
         app.register_blueprint(blueprint)
     # The published static copy of the public pages is answered before Flask, once it exists.
     app.wsgi_app = StaticSite(  # type: ignore[method-assign]
