@@ -3,20 +3,21 @@ and `/metrics`. Views are thin: parse, call the store, answer."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from alerts.outbox import enqueue
 from core.auth import Principal, require_locations
-from core.errors import BellwetherError, NotFound
+from core.errors import BellwetherError
 from core.metrics import metrics_response
 from core.models import Role
 from core.openapi import operation
+from core.schemas import request_body, request_query, validate_body
 from core.web import current_runtime, json_body, request_session, require_role
+from probes import schemas as api
 from probes import store
-from probes.checks import InvalidCheck, check_from_json
+from probes.checks import check_from_json
 from probes.heartbeats import Heartbeat, agent_status, heartbeat_from_json, is_stopped
 from probes.icmp_check import icmp_refusal
 from probes.metrics import ProbeMetrics
@@ -28,29 +29,6 @@ from probes.tls_jobs import newest_certificates
 from sla.period import minute_of
 
 bp = Blueprint("probes", __name__)
-MAX_BATCH = 5_000
-CHECK_SCHEMA = {"type": "object", "required": ["id", "probe", "component", "region",
-                                               "location", "intended_at", "started_at", "ok",
-                                               "latency_ms"]}
-PROBE_SCHEMA = {"type": "object", "required": ["name", "component", "region"],
-                "properties": {"name": {"type": "string"}, "component": {"type": "string"},
-                               "region": {"type": "string"},
-                               "kind": {"type": "string",
-                                        "enum": ["http", "tcp", "tls", "dns", "icmp"]},
-                               "interval_s": {"type": "integer", "minimum": 1},
-                               "steps": {"type": "array", "items": {"type": "object"}},
-                               "target": {"type": "string"},
-                               "record": {"type": "string"},
-                               "answers": {"type": "array", "items": {"type": "string"}},
-                               "resolver": {"type": "string"},
-                               "count": {"type": "integer", "minimum": 1, "maximum": 20},
-                               "assert": {"type": "array", "items": {"type": "string"}}}}
-HEARTBEAT_SCHEMA = {"type": "object", "required": ["name", "location"],
-                    "properties": {"name": {"type": "string"}, "location": {"type": "string"},
-                                   "version": {"type": "string"},
-                                   "stopping": {"type": "boolean"}}}
-
-
 def _metrics() -> ProbeMetrics:
     metrics = current_runtime().parts.get("metrics")
     assert isinstance(metrics, ProbeMetrics)
@@ -76,11 +54,7 @@ def _principal() -> Principal:
 
 
 @bp.post("/api/v1/ingest")
-@operation(body={"type": "object", "required": ["checks"],
-                 "properties": {"checks": {"type": "array", "items": CHECK_SCHEMA,
-                                           "maxItems": MAX_BATCH},
-                                "agent": HEARTBEAT_SCHEMA}},
-           responses={200: {"type": "object"}}, tags=("probes",))
+@operation(body=api.IngestIn, responses={200: api.Ingested}, tags=("probes",))
 @require_role(Role.AGENT)
 def ingest() -> Any:
     """Store a batch of checks from a remote location; a batch sent twice is stored once.
@@ -91,16 +65,13 @@ def ingest() -> Any:
     """
     body = json_body()
     raw = body.get("checks")
-    if not isinstance(raw, list) or len(raw) > MAX_BATCH:
-        raise BellwetherError(f"'checks' must be a list of at most {MAX_BATCH} checks")
-    checks = []
-    for index, item in enumerate(raw):
-        try:
-            checks.append(check_from_json(item))
-        except InvalidCheck as exc:
-            _metrics().ingested.labels("rejected").inc(len(raw))
-            raise InvalidCheck(f"check {index}: {exc.detail}") from None
-    agent = heartbeat_from_json(body["agent"]) if "agent" in body else None
+    try:
+        request_body(api.IngestIn)
+        checks = [check_from_json(item) for item in body["checks"]]
+    except BellwetherError:
+        _metrics().ingested.labels("rejected").inc(len(raw) if isinstance(raw, list) else 0)
+        raise
+    agent = heartbeat_from_json(body["agent"]) if body.get("agent") is not None else None
     locations = {check.location for check in checks} | ({agent.location} if agent else set())
     try:
         require_locations(_principal(), locations)
@@ -120,13 +91,14 @@ def ingest() -> Any:
 
 
 @bp.post("/api/v1/agents/heartbeat")
-@operation(body=HEARTBEAT_SCHEMA, tags=("probes",))
+@operation(body=api.HeartbeatIn, responses={200: api.HeartbeatAnswer}, tags=("probes",))
 @require_role(Role.AGENT)
 def heartbeat() -> Any:
     """An agent says it is alive (every probe interval, checks or not), or with `stopping`
     that it stops on purpose (shown `stopped`, never paged). The answer tells it the
     interval the server expects heartbeats at and the catalogue's version, so a changed
     catalogue (a probe disabled) is fetched within one interval."""
+    request_body(api.HeartbeatIn)
     beat: Heartbeat = heartbeat_from_json(json_body())
     require_locations(_principal(), [beat.location])
     runtime = current_runtime()
@@ -146,7 +118,7 @@ def heartbeat() -> Any:
 
 
 @bp.get("/api/v1/agents")
-@operation(tags=("probes",))
+@operation(responses={200: api.Agents}, tags=("probes",))
 @require_role()
 def list_agents() -> Any:
     """Every agent that ever reported, with when it was last heard from (admin): `silent`
@@ -165,21 +137,22 @@ def list_agents() -> Any:
 
 
 @bp.get("/api/v1/tls")
-@operation(query={"all": {"type": "boolean"}}, tags=("probes",))
+@operation(query=api.TlsQuery, responses={200: api.Certificates}, tags=("probes",))
 @require_role()
 def tls_certificates() -> Any:
     """TLS certificates within `tls_warn_days` of expiry, soonest first (admin); `?all=true`
     lists every TLS probe's newest certificate."""
     runtime = current_runtime()
     warn_days = runtime.settings.tls_warn_days
+    every = request_query(api.TlsQuery).all
     newest = newest_certificates(request_session(), runtime.clock.now())
-    shown = expiring(newest, 10**6 if request.args.get("all") == "true" else warn_days)
+    shown = expiring(newest, 10**6 if every else warn_days)
     return jsonify({"warn_days": warn_days,
                     "certificates": [certificate.to_json() for certificate in shown]})
 
 
 @bp.get("/api/v1/probes")
-@operation(tags=("probes",))
+@operation(responses={200: api.Probes}, tags=("probes",))
 @require_role(Role.AGENT)
 def list_probes() -> Any:
     """Every probe definition (agents fetch the catalogue here)."""
@@ -189,7 +162,7 @@ def list_probes() -> Any:
 
 
 @bp.put("/api/v1/probes/<name>")
-@operation(body=PROBE_SCHEMA, tags=("probes",))
+@operation(body=api.ProbeIn, responses={200: api.ProbeSaved}, tags=("probes",))
 @require_role()
 def put_probe(name: str) -> Any:
     """Create or replace a probe (admin); it starts at once in a running instance.
@@ -197,6 +170,7 @@ def put_probe(name: str) -> Any:
     `warnings` say what will make its checks fail from this server's own locations while
     the definition itself is fine (an icmp probe where this process may not ping)."""
     body = {**json_body(), "name": name}
+    validate_body(api.ProbeIn, body)
     runtime = current_runtime()
     spec = parse_probe(body, runtime.settings.regions, runtime.settings.probe_interval_s,
                        source="api")
@@ -213,7 +187,7 @@ def _warnings(spec: ProbeSpec) -> list[str]:
 
 
 @bp.delete("/api/v1/probes/<name>")
-@operation(tags=("probes",))
+@operation(responses={200: api.ProbeDeleted}, tags=("probes",))
 @require_role()
 def delete_probe(name: str) -> Any:
     """Delete a probe (admin); its checks and rollups stay."""
@@ -225,7 +199,7 @@ def delete_probe(name: str) -> Any:
 
 
 @bp.get("/api/v1/states")
-@operation(public=True, tags=("probes",))
+@operation(public=True, responses={200: api.States}, tags=("probes",))
 def states() -> Any:
     """The live state of every probed component in every region."""
     rows = store.states(request_session())
@@ -235,31 +209,25 @@ def states() -> Any:
 
 
 @bp.get("/api/v1/states/history")
-@operation(public=True, query={"component": {"type": "string"}, "region": {"type": "string"},
-                               "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+@operation(public=True, query=api.HistoryQuery, responses={200: api.StateChanges},
            tags=("probes",))
 def state_history() -> Any:
     """Every recorded change of state, newest first."""
-    limit = request.args.get("limit", "200")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise BellwetherError("'limit' must be a whole number from 1 to 1000")
-    rows = store.state_history(request_session(), request.args.get("component"),
-                               request.args.get("region"), limit=int(limit))
+    query = request_query(api.HistoryQuery)
+    rows = store.state_history(request_session(), query.component, query.region,
+                               limit=query.limit)
     return jsonify({"changes": [
         {"component": row.component, "region": row.region, "from": row.from_state,
          "to": row.to_state, "at": row.at.isoformat(), "reason": row.reason} for row in rows]})
 
 
 @bp.get("/api/v1/checks")
-@operation(query={"component": {"type": "string", "required": True},
-                  "region": {"type": "string", "required": True}}, tags=("probes",))
+@operation(query=api.ChecksQuery, responses={200: api.Checks}, tags=("probes",))
 @require_role(Role.SUPPORT, Role.AGENT)
 def recent_checks() -> Any:
     """The most recent checks of a (component, region), with their timings."""
-    component, region = request.args.get("component"), request.args.get("region")
-    if not component or not region:
-        raise NotFound("give 'component' and 'region'")
-    rows = store.recent_checks(request_session(), component, region)
+    query = request_query(api.ChecksQuery)
+    rows = store.recent_checks(request_session(), query.component, query.region)
     return jsonify({"checks": [
         {"id": r.id, "location": r.location, "started_at": r.started_at.isoformat(),
          "intended_at": r.intended_at.isoformat(), "ok": r.ok, "latency_ms": r.latency_ms,
@@ -268,17 +236,12 @@ def recent_checks() -> Any:
 
 
 @bp.get("/api/v1/minutes")
-@operation(query={"component": {"type": "string", "required": True},
-                  "region": {"type": "string", "required": True},
-                  "since": {"type": "string", "required": True},
-                  "until": {"type": "string", "required": True}}, tags=("probes",))
+@operation(query=api.MinutesQuery, responses={200: api.Minutes}, tags=("probes",))
 @require_role(Role.SUPPORT, Role.ACCOUNT_MANAGER)
 def minutes() -> Any:
     """Minute verdicts of a (component, region) between two times, counted (the SLA's input)."""
-    component, region = request.args.get("component"), request.args.get("region")
-    if not component or not region:
-        raise BellwetherError("give 'component' and 'region'")
-    since, until = _time_arg("since"), _time_arg("until")
+    query = request_query(api.MinutesQuery)
+    component, region, since, until = query.component, query.region, query.since, query.until
     if until < since:
         raise BellwetherError("'until' must not be before 'since'")
     first, last = minute_of(since), minute_of(until)
@@ -291,13 +254,3 @@ def minutes() -> Any:
                     "last_rolled_minute": store.last_rolled_minute(session, component,
                                                                    region)})
 
-
-def _time_arg(name: str) -> datetime:
-    raw = request.args.get(name, "")
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BellwetherError(f"'{name}' must be an ISO 8601 time") from None
-    if value.tzinfo is None:
-        raise BellwetherError(f"'{name}' must carry a time zone")
-    return value
