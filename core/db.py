@@ -13,6 +13,15 @@ every other writer waits for. Four tools keep that short and fair:
 - the writers of one process queue on a `WriteGate`, web requests first;
 - every write transaction's hold is measured (`lock_holds`, and the `bellwether.db.lock`
   logger at DEBUG for holds past `SLOW_HOLD_MS`), per job name or request.
+
+The embedded commerce set (carts, orders, messages, imports, faults: the service Bellwether
+probes, not Bellwether itself) wrote about a third of the lock time of a busy `up` into
+Bellwether's file. On SQLite its tables (`commerce_*`) therefore live in a file of their own
+beside Bellwether's (`commerce_database_url`), with its own engine and write lock: every
+session from `make_session_factory` binds those tables to that engine, so the commerce code
+and its few callers elsewhere (probe credentials, report project lookups) are unchanged and
+never take Bellwether's lock. The file is built by the same migrations (`core.migrate`).
+PostgreSQL locks rows, not the database, so there everything stays in one database.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -59,6 +69,8 @@ WEB_BUSY_TIMEOUT_MS = 2_000
 SLOW_HOLD_MS = 50.0
 #: The execution option that makes a SQLite transaction deferred and query-only.
 READ_ONLY = "bellwether_read_only"
+#: Tables with this prefix are the commerce set's: on SQLite they live in their own file.
+COMMERCE_TABLE_PREFIX = "commerce_"
 
 #: Who the current thread's transactions are for: a job's name, "web …", or unset.
 _holder: ContextVar[str | None] = ContextVar("bellwether_db_holder", default=None)
@@ -305,8 +317,51 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                          pool_pre_ping=True, pool_timeout=10)
 
 
+def commerce_database_url(url: str) -> str:
+    """Where the commerce set's tables live: on SQLite a file beside Bellwether's
+    (`bellwether.sqlite` -> `bellwether-commerce.sqlite`), so its writes take a write lock of
+    their own; on PostgreSQL (row locks) and for an in-memory SQLite, the same database."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:") \
+            or path.startswith("file:"):
+        return url
+    stem, dot, suffix = path.rpartition(".")
+    commerce = f"{stem}-commerce.{suffix}" if dot and "/" not in suffix else f"{path}-commerce"
+    return parsed.set(database=commerce).render_as_string(hide_password=False)
+
+
+#: Bellwether's engine -> the commerce set's engine on its own SQLite file (made once).
+_commerce_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_commerce_engines_lock = threading.Lock()
+
+
+def commerce_engine(engine: Engine) -> Engine:
+    """The engine of the commerce tables for Bellwether's `engine`: `engine` itself unless
+    it is a SQLite file; disposed together with it."""
+    url = engine.url.render_as_string(hide_password=False)
+    if commerce_database_url(url) == url:
+        return engine
+    with _commerce_engines_lock:
+        own = _commerce_engines.get(engine)
+        if own is None:
+            own = make_engine(commerce_database_url(url))
+            _commerce_engines[engine] = own
+            event.listen(engine, "engine_disposed", lambda _conn: own.dispose())
+        return own
+
+
+def _binds(engine: Engine, commerce: Engine) -> dict[Any, Engine]:
+    if commerce is engine:
+        return {}
+    return {table: commerce for name, table in import_models().tables.items()
+            if name.startswith(COMMERCE_TABLE_PREFIX)}
+
+
 def make_session_factory(engine: Engine) -> SessionFactory:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """Sessions on `engine`, with the commerce tables on their own engine on SQLite."""
+    return sessionmaker(bind=engine, binds=_binds(engine, commerce_engine(engine)),
+                        expire_on_commit=False)
 
 
 @contextmanager
@@ -329,12 +384,32 @@ def read_scope(factory: SessionFactory) -> Iterator[Session]:
     that never takes the write lock (a write in it fails at once: "attempt to write a
     readonly database"), so reads that decide what to write happen before BEGIN IMMEDIATE.
     On PostgreSQL a plain transaction (advisory locks work in it). Nothing is committed."""
-    session = factory()
-    try:
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):  # every engine of the session read-only, whichever is used
+        binds = factory.kw.get("binds") or {}
+        session = factory(bind=_read_only(bind),
+                          binds={key: _read_only(engine) for key, engine in binds.items()})
+    else:
+        session = factory()
         session.connection(execution_options={READ_ONLY: True})
+    try:
         yield session
     finally:
         session.close()
+
+
+_read_only_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _read_only(engine: Engine) -> Engine:
+    """`engine` whose connections begin deferred and query-only (one copy per engine, so a
+    session's tables on one engine share one connection)."""
+    with _commerce_engines_lock:
+        copy = _read_only_engines.get(engine)
+        if copy is None:
+            copy = engine.execution_options(**{READ_ONLY: True})
+            _read_only_engines[engine] = copy
+        return copy
 
 
 def one_write_lock(factory: SessionFactory) -> bool:

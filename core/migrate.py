@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
+from core.db import commerce_database_url
 
 
 def alembic_config(url: str) -> Config:
@@ -18,12 +19,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def _databases(url: str) -> list[str]:
+    """Bellwether's database and, on SQLite, the commerce set's own file beside it
+    (core.db.commerce_database_url), which the same migrations build."""
+    commerce = commerce_database_url(url)
+    return [url] if commerce == url else [url, commerce]
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    for each in _databases(url):
+        command.upgrade(alembic_config(each), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
+    for each in _databases(url):
+        command.downgrade(alembic_config(each), revision)
 
 
 def check(url: str) -> None:
