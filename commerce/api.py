@@ -4,36 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
+from commerce import schemas as api
 from commerce import store
 from commerce.catalog import SERVICES, ZONES
 from commerce.faults import parse_fault
 from commerce.fleet import Fleet
-from commerce.validation import InvalidInput, text_field
 from core.db import read_scope
 from core.errors import NotFound
 from core.models import Role
 from core.openapi import operation
-from core.web import current_runtime, json_body, request_session, require_role
+from core.schemas import request_body, request_query
+from core.web import current_runtime, request_session, require_role
 
 bp = Blueprint("commerce_api", __name__)
-
-FAULT_BODY = {
-    "type": "object",
-    "required": ["kind"],
-    "properties": {
-        "kind": {"type": "string", "enum": ["region_down", "zone_down", "service_down",
-                                            "auth_down", "latency", "error_rate", "partition",
-                                            "database_down"]},
-        "region": {"type": "string"}, "zone": {"type": "string"},
-        "service": {"type": "string"}, "location": {"type": "string"},
-        "value": {"type": "number"}, "duration_s": {"type": "integer", "minimum": 1},
-    },
-}
-FAULT = {"type": "object", "required": ["id", "kind"],
-         "properties": {"id": {"type": "integer"}, "kind": {"type": "string"}}}
-
 
 def _fleet() -> Fleet | None:
     fleet = current_runtime().parts.get("fleet")
@@ -62,7 +47,7 @@ def _region_json(region: str, router_url: str | None, zones: dict[str, str],
 
 
 @bp.get("/api/v1/regions")
-@operation(public=True, tags=("commerce",))
+@operation(public=True, responses={200: api.Regions}, tags=("commerce",))
 def regions() -> Any:
     """Every region with the endpoints in use (from this process's fleet, or the database)."""
     fleet = _fleet()
@@ -82,12 +67,13 @@ def regions() -> Any:
 
 
 @bp.post("/api/v1/faults")
-@operation(body=FAULT_BODY, responses={201: FAULT}, tags=("faults",))
+@operation(body=api.FaultIn, responses={201: api.FaultOut}, tags=("faults",))
 @require_role()
 def inject_fault() -> Any:
     """Inject a fault into the commerce set (admin)."""
     runtime = current_runtime()
-    spec = parse_fault(json_body(), runtime.settings.regions)
+    body = request_body(api.FaultIn).model_dump(mode="json", exclude_none=True)
+    spec = parse_fault(body, runtime.settings.regions)
     session = request_session()
     fault = store.add_fault(session, spec, runtime.clock.now())
     session.commit()
@@ -96,7 +82,7 @@ def inject_fault() -> Any:
 
 
 @bp.get("/api/v1/faults")
-@operation(tags=("faults",))
+@operation(responses={200: api.Faults}, tags=("faults",))
 @require_role()
 def list_faults() -> Any:
     """The active faults (admin)."""
@@ -107,7 +93,7 @@ def list_faults() -> Any:
 
 
 @bp.delete("/api/v1/faults/<int:fault_id>")
-@operation(tags=("faults",))
+@operation(responses={200: api.Cleared}, tags=("faults",))
 @require_role()
 def clear_fault(fault_id: int) -> Any:
     """Clear one fault (admin)."""
@@ -119,7 +105,7 @@ def clear_fault(fault_id: int) -> Any:
 
 
 @bp.delete("/api/v1/faults")
-@operation(tags=("faults",))
+@operation(responses={200: api.ClearedCount}, tags=("faults",))
 @require_role()
 def clear_faults() -> Any:
     """Clear every active fault (admin)."""
@@ -131,36 +117,31 @@ def clear_faults() -> Any:
 
 
 @bp.post("/api/v1/commerce/projects")
-@operation(body={"type": "object", "required": ["region", "key"],
-                 "properties": {"region": {"type": "string"}, "key": {"type": "string"},
-                                "name": {"type": "string"}}},
-           responses={201: {"type": "object"}}, tags=("commerce",))
+@operation(body=api.ProjectIn, responses={201: api.ProjectMade}, tags=("commerce",))
 @require_role()
 def create_project() -> Any:
     """Create a commerce project (a tenant) with client credentials (admin)."""
-    body = json_body()
+    body = request_body(api.ProjectIn)
     runtime = current_runtime()
-    region = text_field(body, "region", max_len=100)
-    key = text_field(body, "key", max_len=64)
+    region, key = body.region.strip(), body.key
     if region not in runtime.settings.regions:
         raise NotFound(f"unknown region {region!r}")
-    if not key.replace("-", "").isalnum() or key != key.lower():
-        raise InvalidInput("'key' must be lower-case letters, digits and dashes")
     session = request_session()
     project, client_id, secret = store.create_project(session, region, key, runtime.clock.now(),
-                                                      name=str(body.get("name") or key))
+                                                      name=body.name or key)
     session.commit()
     return jsonify({"region": region, "key": project.key, "client_id": client_id,
                     "client_secret": secret}), 201
 
 
 @bp.get("/api/v1/commerce/probe-credentials")
-@operation(query={"region": {"type": "string", "required": True}}, tags=("commerce",))
+@operation(query=api.CredentialsQuery, responses={200: api.ProbeCredentials},
+           tags=("commerce",))
 @require_role(Role.AGENT)
 def probe_credentials() -> Any:
     """The probe project's credentials in a region (admin, or a probe agent)."""
     runtime = current_runtime()
-    region = request.args.get("region", "")
+    region = request_query(api.CredentialsQuery).region
     if region not in runtime.settings.regions:
         raise NotFound(f"unknown region {region!r}")
     session = request_session()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,11 +19,19 @@ def test_every_api_route_is_in_the_document(app: Flask, client: FlaskClient) -> 
     assert routes
 
 
+def resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, or the component its `$ref` names."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
 def test_it_describes_bodies_parameters_and_security(client: FlaskClient) -> None:
-    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
     inject = paths["/api/v1/faults"]["post"]
-    assert "region_down" in inject["requestBody"]["content"]["application/json"]["schema"][
-        "properties"]["kind"]["enum"]
+    body = resolved(document, inject["requestBody"]["content"]["application/json"]["schema"])
+    assert "region_down" in resolved(document, body["properties"]["kind"])["enum"]
     assert inject["security"] == [{"bearer": []}]
     clear = paths["/api/v1/faults/{fault_id}"]["delete"]
     assert clear["parameters"][0] == {"name": "fault_id", "in": "path", "required": True,
