@@ -131,6 +131,26 @@ def _incident_rows(incidents: Sequence[IncidentLine], style: ParagraphStyle,
     return rows
 
 
+SHORT_NOTICE_LEGEND = (
+    "Announced less than 7 days ahead. The SLA excludes only planned servicing announced at "
+    "least 7 days ahead, so these windows are not excluded: their minutes count as downtime "
+    "wherever the checks failed, and are in the figures above.")
+
+
+def _short_notice_rows(report: CustomerReport, style: ParagraphStyle,
+                       ) -> list[Sequence[Any]]:
+    """One row per short-notice window: when, which lines, and the reason given."""
+    rows: list[Sequence[Any]] = [("#", "Title", "From (UTC)", "Until (UTC)", "Lines",
+                                  "Reason for the short notice")]
+    for window in report.short_notice:
+        lines = ", ".join(f"{c} ({r})" for c, r in window.affected)
+        rows.append((str(window.id), Paragraph(escape(window.title), style),
+                     window.start.strftime("%Y-%m-%d %H:%M"),
+                     window.end.strftime("%Y-%m-%d %H:%M"), Paragraph(escape(lines), style),
+                     Paragraph(escape(window.reason), style)))
+    return rows
+
+
 def _stamp(report: CustomerReport, letterhead: Letterhead) -> Callable[[Any, Any], None]:
     """Each page: the report's moment as the PDF's dates, and a footer naming the sender."""
     moment = report.generated_at.strftime("D:%Y%m%d%H%M%S+00'00'")
@@ -179,6 +199,12 @@ def to_pdf(report: CustomerReport, letterhead: Letterhead | None = None) -> byte
             Paragraph(INCIDENT_LEGEND, small)]
     else:
         story.append(Paragraph("No incident touched these lines this month.", body))
+    if report.short_notice:
+        story += [CondPageBreak(HEADING_ROOM),
+                  Paragraph("Maintenance at short notice", heading),
+                  Table(_short_notice_rows(report, small), repeatRows=1, style=GRID,
+                        colWidths=(12 * mm, 60 * mm, 28 * mm, 28 * mm, 70 * mm, 75 * mm)),
+                  Paragraph(SHORT_NOTICE_LEGEND, small)]
     story.append(Paragraph(
         "All times are UTC. A minute counts as down when a strict majority of the probe "
         "locations that checked it saw a confirmed failure.", small))

@@ -24,6 +24,7 @@ from reports.customers import CustomerInput, InvalidCustomer
 from reports.models import Customer, CustomerProject
 from sla.model import MaintenanceWindow
 from status import store as status_store
+from status.maintenance import scope_matches
 from status.store import IncidentTimeline
 
 Pair = tuple[str, str]
@@ -53,6 +54,36 @@ def maintenance_windows(session: Session, start: datetime, end: datetime,
                         ) -> list[MaintenanceWindow]:
     """The SLA's maintenance windows for [start, end), as the status package keeps them."""
     return status_store.maintenance_windows_between(session, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class ShortNoticeWindow:
+    """A maintenance window announced with less than the spec's 7 days (its reason kept):
+    shown as maintenance, not excluded from the SLA. `affected` are the report's pairs."""
+
+    id: int
+    title: str
+    start: datetime
+    end: datetime
+    reason: str
+    affected: tuple[Pair, ...]
+
+
+def short_notice_windows(session: Session, pairs: Iterable[Pair], start: datetime,
+                         end: datetime) -> list[ShortNoticeWindow]:
+    """The short-notice windows in [start, end) that cover any of `pairs`, by start."""
+    wanted = sorted(pairs)
+    found = []
+    for window in status_store.windows_overlapping(session, start, end):
+        if window.short_notice_reason is None or window.effective_end <= window.start:
+            continue
+        affected = tuple(pair for pair in wanted
+                         if any(scope_matches(scope, *pair) for scope in window.scopes))
+        if affected:
+            found.append(ShortNoticeWindow(window.id, window.title, window.start,
+                                           window.effective_end, window.short_notice_reason,
+                                           affected))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
