@@ -54,14 +54,16 @@ def span_states(changes: Sequence[tuple[datetime, str, str]], current: str | Non
                 since: datetime, now: datetime) -> list[Span]:
     """The live states between `since` and `now` from the changes in that time, oldest
     first, as (at, from_state, to_state): before the first change its `from_state` held;
-    with no change, `current` held throughout. Only SHOWN_STATES are kept."""
+    with no change, `current` held throughout. Only SHOWN_STATES are kept, and the state
+    held now even when it began this instant (today's bar shows it at the next publish)."""
     spans = []
     held, start = (changes[0][1] if changes else current), since
     for at, _, to_state in changes:
         spans.append(Span(start, at, held or "operational"))
         held, start = to_state, at
-    spans.append(Span(start, now, held or "operational"))
-    return [s for s in spans if s.state in SHOWN_STATES and s.end > s.start]
+    current_span = Span(start, max(now, start), held or "operational")
+    return [s for s in [*spans, current_span]
+            if s.state in SHOWN_STATES and (s.end > s.start or s is current_span)]
 
 
 def day_states(spans: Iterable[Span], first_day: date, days: int) -> list[str]:
@@ -70,9 +72,10 @@ def day_states(spans: Iterable[Span], first_day: date, days: int) -> list[str]:
     worst = ["operational"] * days
     origin = datetime.combine(first_day, time(), UTC)
     for span in spans:
-        first = max(0, (span.start - origin) // timedelta(days=1))
-        last = min(days - 1, (span.end - timedelta(microseconds=1) - origin)
-                   // timedelta(days=1))
+        begins = (span.start - origin) // timedelta(days=1)
+        ends = begins if span.end <= span.start else \
+            (span.end - timedelta(microseconds=1) - origin) // timedelta(days=1)
+        first, last = max(0, begins), min(days - 1, ends)
         for index in range(first, last + 1):
             worst[index] = worst_state([worst[index], span.state])
     return worst

@@ -87,6 +87,13 @@ class ComponentView:
     def words(self) -> str:
         return STATE_WORDS.get(self.state, self.state)
 
+    @property
+    def uptime_since(self) -> date | None:
+        """The first day the uptime counts from while the bars' first day has no data yet
+        (a new instance, a new component); None once every day shown could have data."""
+        first = first_day_with_data(self.bars)
+        return first if first is not None and first != self.bars[0].day else None
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateView:
@@ -319,10 +326,20 @@ def build_status_page(title: str, url: str, regions: Sequence[str],
         indicator=indicator, description=description, all_components=tuple(everywhere))
 
 
+def first_day_with_data(bars: Sequence[DayBar]) -> date | None:
+    """The first day with a checked minute, None when there is none."""
+    return next((b.day for b in bars if b.uptime_pct is not None), None)
+
+
 def uptime_of(bars: Sequence[DayBar]) -> float | None:
-    """Uptime over the bars' days as the SLA counts it: minutes summed first, divided once,
-    no-data minutes available (spec §5, §8); None before any day has a checked minute."""
-    if all(b.uptime_pct is None for b in bars):
+    """Uptime over the bars' days since the first with a checked minute, as the SLA counts
+    it: minutes summed first, divided once, no-data minutes available (spec §5, §8). The
+    days before Bellwether had any data are left out: counted as available, 89 empty days
+    and an hour of outage made "99.999 % uptime". None before any day has data."""
+    first = first_day_with_data(bars)
+    if first is None:
         return None
-    eligible = sum(b.eligible_minutes for b in bars)
-    return 100 * (eligible - sum(b.down_minutes for b in bars)) / eligible if eligible else None
+    counted = [b for b in bars if b.day >= first]
+    eligible = sum(b.eligible_minutes for b in counted)
+    down = sum(b.down_minutes for b in counted)
+    return 100 * (eligible - down) / eligible if eligible else None

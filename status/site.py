@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from probes.rollup_reads import latency_series
+from probes.rollup_reads import DaySummary, day_summaries, latency_series
 from status.charts import latency_document
 from status.day_states import bar_state, day_states, load_spans
 from status.page import DayBar, StatusPage
@@ -55,6 +55,14 @@ def sla_daily_bars(session: Session, component: str, region: str, first_day: dat
     return bars
 
 
+#: Day numbers as the day summaries count them (`minute // 1440`).
+EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
 class Site:
     """Loads pages for one configuration; `daily_bars` supplies the 90-day bars."""
 
@@ -62,23 +70,46 @@ class Site:
         self.settings = settings
         self.source = daily_bars
         self.env = environment()
-        self._finished_days: dict[tuple[str, str, date], DayBar] = {}
+        #: A finished day's bar, with the day summary it was computed from (None: the day
+        #: had no rollups then).
+        self._finished_days: dict[tuple[str, str, date], tuple[DaySummary | None, DayBar]] = {}
+        self._horizon: date | None = None
 
     def daily_bars(self, session: Session, component: str, region: str, first_day: date,
                    days: int, now: datetime) -> Sequence[DayBar]:
-        """The bars, recomputing only today: a finished day's verdicts no longer change
-        (late agent results aside, which the next day's restart or a new day picks up)."""
+        """The bars, recomputing today and every finished day whose day summary changed
+        since its bar was computed: the rollup job rewrites a day's summary whenever late
+        data (a spooled agent, a late rollup) changes its minutes, so a finished day is
+        never left showing what it said before. The summaries cost one indexed read."""
         today = now.date()
         wanted = [first_day + timedelta(days=i) for i in range(days)]
-        known = [self._finished_days.get((component, region, day)) for day in wanted[:-1]]
-        if wanted[-1] == today and all(known):
-            fresh = self.source(session, component, region, today, 1, now)
-            return [*[bar for bar in known if bar is not None], *fresh]
-        bars = self.source(session, component, region, first_day, days, now)
-        for bar in bars:
-            if bar.day < today:
-                self._finished_days[(component, region, bar.day)] = bar
-        return bars
+        summaries = day_summaries(session, component, region, day_number(first_day),
+                                  day_number(min(wanted[-1] + timedelta(days=1), today)))
+        known: dict[date, DayBar] = {}
+        for day in wanted:
+            cached = self._finished_days.get((component, region, day))
+            if day < today and cached is not None \
+                    and cached[0] == summaries.get(day_number(day)):
+                known[day] = cached[1]
+        stale = [day for day in wanted if day not in known]
+        if stale:
+            fresh = self.source(session, component, region, stale[0],
+                                (stale[-1] - stale[0]).days + 1, now)
+            for bar in fresh:
+                known[bar.day] = bar
+                if bar.day < today:
+                    self._finished_days[(component, region, bar.day)] = (
+                        summaries.get(day_number(bar.day)), bar)
+        self._forget_before(first_day)
+        return [known[day] for day in wanted]
+
+    def _forget_before(self, first_day: date) -> None:
+        """Drop the bars of days that left the 90 days (when the first day moves)."""
+        if self._horizon == first_day:
+            return
+        self._horizon = first_day
+        for key in [k for k in list(self._finished_days) if k[2] < first_day]:
+            self._finished_days.pop(key, None)
 
     @property
     def regions(self) -> Sequence[str]:

@@ -169,18 +169,19 @@ def test_the_app_serves_each_components_badge_in_its_state(site: Flask) -> None:
 def test_the_uptime_badges_say_what_the_region_page_says(site: Flask) -> None:
     client = site.test_client()
     html = client.get(f"/regions/{REGION}/").get_data(as_text=True)
-    shown = re.search(r'id="component-orders".*?<span class="uptime">([0-9.]+) % uptime, 90',
-                      html, re.S)
+    shown = re.search(r'id="component-orders".*?<span class="uptime">([0-9.]+) % uptime since '
+                      r'<time datetime="2026-08-31">', html, re.S)
     assert shown is not None
     _, _, ninety, _ = parsed(client.get(
         f"/regions/{REGION}/components/orders/uptime-90d.svg").get_data())
     _, _, thirty, _ = parsed(client.get(
         f"/regions/{REGION}/components/orders/uptime-30d.svg").get_data())
     assert ninety == f"{shown.group(1)}%"
-    # Every minute up to NOW counts (a minute without checks counts as available, as in the
-    # SLA); the hour down 40 days ago is in the 90 days, not in the last 30.
-    assert ninety == f"{100 * (1 - 90 / (89 * 1440 + 720)):.3f}%" == "99.930%"
-    assert thirty == f"{100 * (1 - 30 / (29 * 1440 + 720)):.3f}%" == "99.929%"
+    # Every minute from the first day with data up to NOW counts (a minute without checks
+    # counts as available, as in the SLA), the empty days before it do not: the hour down
+    # 40 days ago is in the 90 days (since 2026-08-31), not in the last 30 (since the 1st).
+    assert ninety == f"{100 * (1 - 90 / (40 * 1440 + 720)):.3f}%" == "99.846%"
+    assert thirty == f"{100 * (1 - 30 / (9 * 1440 + 720)):.3f}%" == "99.781%"
 
 
 def test_the_copy_serves_the_same_badges_and_embeds_as_the_app(site: Flask,

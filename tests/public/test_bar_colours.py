@@ -1,6 +1,8 @@
 """A day bar's colour is the day's worst state, degraded and partial outages included: read
-from the database (minute rollups, the probes' live-state history, a declared incident) and
-checked as Chromium paints it (computed style, not class names)."""
+from the database (minute rollups, the probes' live-state history, a declared incident, a
+maintenance window) and checked as Chromium paints it (computed style, not class names):
+each day in its legend's colour, in light and in dark mode (text readable in both), and a
+375 px wide screen that never scrolls sideways; no page logs an error or a CSP violation."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -27,13 +30,14 @@ from probes.evaluate import Evaluation, State
 from reports.counts import day_first_minute
 from status.models import Incident, IncidentComponent
 from status.site import sla_daily_bars
-from tests.reports.builders import insert_rollups
+from tests.reports.builders import add_maintenance, insert_rollups
 from tests.support.clock import ManualClock
 from tests.support.databases import create_database, drop_database
 
 NOW = datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
 REGION = "europe-west1.gcp"
 DOWN, DEGRADED, PARTIAL, OK, NO_DATA = (date(2026, 10, d) for d in (5, 6, 7, 8, 9))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -42,6 +46,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-q
 PAINTED = {DOWN: "rgb(209, 36, 47)", PARTIAL: "rgb(225, 111, 36)",
            DEGRADED: "rgb(191, 135, 0)", OK: "rgb(26, 127, 55)",
            NO_DATA: "rgb(208, 215, 222)"}
+DAYS = tuple(day.isoformat() for day in PAINTED)
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -65,10 +70,13 @@ def live(session: Session, component: str, state: State, when: datetime) -> None
 def seed(session: Session) -> None:
     """orders: 30 minutes down on the 5th, slow for 20 minutes on the 6th, a partial outage
     for half an hour on the 7th, a clean 8th, nothing on the 9th; carts: clean days, and a
-    partial outage support declared on the 8th while the probes passed."""
+    partial outage support declared on the 8th while the probes passed; search: clean days
+    and an hour of maintenance on the 8th."""
     for day in (DOWN, DEGRADED, PARTIAL, OK):
         insert_rollups(session, "orders", REGION, whole_day(day, 30 if day == DOWN else 0))
         insert_rollups(session, "carts", REGION, whole_day(day))
+        insert_rollups(session, "search", REGION, whole_day(day))
+    add_maintenance(session, at(OK, 2), at(OK, 3), [("search", REGION)])
     live(session, "orders", State.DEGRADED_PERFORMANCE, at(DEGRADED, 10))
     live(session, "orders", State.OPERATIONAL, at(DEGRADED, 10, 20))
     live(session, "orders", State.PARTIAL_OUTAGE, at(PARTIAL, 9))
@@ -105,10 +113,12 @@ def test_each_days_bar_carries_its_worst_state(site: Flask) -> None:
                                                          DOWN, 6, NOW)}
         carts = {bar.day: bar for bar in sla_daily_bars(session, "carts", REGION,
                                                         DOWN, 6, NOW)}
+        search = sla_daily_bars(session, "search", REGION, OK, 1, NOW)
     assert {day: bar.worst for day, bar in orders.items()} == {
         DOWN: "major_outage", DEGRADED: "degraded_performance", PARTIAL: "partial_outage",
         OK: "operational", NO_DATA: "no_data", NOW.date(): "no_data"}
     assert [carts[day].worst for day in (PARTIAL, OK)] == ["operational", "partial_outage"]
+    assert [bar.worst for bar in search] == ["under_maintenance"]
     html = site.test_client().get(f"/regions/{REGION}/").get_data(as_text=True)
     words = re.findall(r'class="worst-([a-z_]+)"><span>(2026-10-0[5-9]: [^<]+)</span>',
                        html.partition('id="component-orders"')[2].partition("</ol>")[0])
@@ -128,26 +138,171 @@ def chromium_or_skip() -> None:
     pytest.skip("Chromium is not installed (apt-get install chromium)")
 
 
+#: Runs in every document before its own scripts: CSP violations reach Python at once.
+CSP_PROBE = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolation(e.violatedDirective + " blocked " + (e.blockedURI || "inline"));
+});
+"""
+#: [day, bar colour, legend colour of the bar's state] for each bar of a component.
+PAINTED_DAYS = """days => days.map(d => [
+  d.querySelector('span').textContent.slice(0, 10), getComputedStyle(d).backgroundColor,
+  getComputedStyle(document.querySelector('.legend .' + d.className)).backgroundColor])"""
+#: WCAG contrast of each element's text against the background it is painted on.
+CONTRAST = """selectors => {
+  const rgb = s => s.match(/[0-9.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(c => c / 255)
+    .map(c => c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const ground = e => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) { return c; }
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const selector of selectors) {
+    const e = document.querySelector(selector);
+    if (!e) { out[selector] = null; continue; }
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(ground(e))];
+    out[selector] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  return out;
+}"""
+#: Text a visitor reads on a region page, in each colour scheme.
+TEXTS = ("h1", ".overall a", "header.site nav a", ".component-head h3", ".state",
+         ".bar-foot .uptime", ".legend li", "details.latency > summary", "footer.site p",
+         ".tier h2")
+
+
+class Watched:
+    """A Playwright page whose console errors, uncaught exceptions, failed requests and CSP
+    violations are collected on every document it loads."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.expose_binding("__cspViolation", lambda source, text: self.problems.append(
+            f"CSP violation ({text}) on {source['frame'].url}"))
+        page.add_init_script(CSP_PROBE)
+        page.on("console", lambda msg: self.problems.append(
+            f"console error on {page.url}: {msg.text}") if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.problems.append(f"exception on {page.url}: {exc}"))
+        page.on("requestfailed", lambda request: self.problems.append(
+            f"request failed: {request.url}"))
+
+    def open(self, url: str) -> None:
+        self.page.goto(url, wait_until="networkidle")
+
+
+@pytest.fixture
+def web(site: Flask) -> Iterator[str]:
+    chromium_or_skip()
+    listener = Listener("bars-web", site)
+    listener.start()
+    try:
+        yield listener.url
+    finally:
+        listener.stop()
+
+
+def painted(page: Any, component: str) -> dict[str, tuple[str, str]]:
+    rows = page.locator(f"#component-{component} .bars > li").evaluate_all(PAINTED_DAYS)
+    return {day: (bar, legend) for day, bar, legend in rows}
+
+
+def contrast(page: Any) -> dict[str, float]:
+    ratios: dict[str, float] = page.evaluate(CONTRAST, list(TEXTS))
+    return ratios
+
+
 @pytest.mark.e2e
-def test_chromium_paints_each_days_state_in_its_own_colour(site: Flask) -> None:
+def test_chromium_paints_each_days_state_in_its_legend_colour_light_and_dark(
+        web: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium_or_skip()
-    web = Listener("bars-web", site)
-    web.start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1100, "height": 1400})
-                page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
-                painted = dict(page.locator("#component-orders .bars > li").evaluate_all(
-                    "days => days.map(d => [d.querySelector('span').textContent.slice(0, 10),"
-                    " getComputedStyle(d).backgroundColor])"))
-            finally:
-                browser.close()
-    finally:
-        web.stop()
-    seen = {day: painted[day.isoformat()] for day in PAINTED}
-    assert seen == PAINTED
-    assert len(set(seen.values())) == len(PAINTED)  # five states, five colours
+    ARTIFACTS.mkdir(exist_ok=True)
+    schemes: dict[str, dict[str, tuple[str, str]]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            for scheme in ("light", "dark"):
+                context = browser.new_context(viewport={"width": 1100, "height": 1400},
+                                              color_scheme=scheme)
+                watched = Watched(context.new_page())
+                watched.open(f"{web}/regions/{REGION}/")
+                page = watched.page
+                orders, search = painted(page, "orders"), painted(page, "search")
+                seen = {day: orders[day] for day in DAYS}
+                seen["maintenance"] = search[OK.isoformat()]
+                seen["page"] = (page.evaluate("getComputedStyle(document.body).backgroundColor"),
+                                page.evaluate("getComputedStyle(document.body).color"))
+                schemes[scheme] = seen
+                ratios = contrast(page)
+                assert all(ratio is not None and ratio >= 4.5 for ratio in ratios.values()), \
+                    (scheme, ratios)
+                page.screenshot(path=str(ARTIFACTS / f"region-{scheme}.png"), full_page=True)
+                assert watched.problems == []
+                context.close()
+        finally:
+            browser.close()
+    light, dark = schemes["light"], schemes["dark"]
+    assert {day: light[day.isoformat()][0] for day in PAINTED} == PAINTED
+    for colours in (light, dark):
+        days = [colours[day] for day in (*DAYS, "maintenance")]
+        assert all(bar == legend for bar, legend in days)  # each day in its legend colour
+        assert len({bar for bar, _ in days}) == 6  # six states, six colours
+    assert light["maintenance"][0] == "rgb(9, 105, 218)"
+    assert all(light[key] != dark[key] for key in (*DAYS, "maintenance"))
+    assert light["page"] != dark["page"]
+
+
+#: Every kind of public page a visitor reaches from the region page.
+NARROW_PAGES = ("/", f"/regions/{REGION}/", "/history", "/subscribe", "/incidents/1")
+
+
+@pytest.mark.e2e
+def test_a_375_px_screen_never_scrolls_sideways_and_shows_30_readable_days(web: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 375, "height": 812},
+                                          is_mobile=True, has_touch=True)
+            watched = Watched(context.new_page())
+            page = watched.page
+            for path in NARROW_PAGES:
+                watched.open(f"{web}{path}")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 375, (path, width)
+                links = page.locator("header.site a").evaluate_all(
+                    "links => links.map(a => a.getBoundingClientRect())"
+                    ".map(r => [r.left, r.right, r.height])")
+                assert links
+                assert all(left >= 0 and right <= 375 and height >= 20
+                           for left, right, height in links), (path, links)
+            watched.open(f"{web}/regions/{REGION}/")
+            shown = page.locator("#component-orders .bars > li").evaluate_all(
+                "days => days.filter(d => d.offsetParent !== null)"
+                ".map(d => d.getBoundingClientRect().width)")
+            assert len(shown) == 30
+            assert min(shown) >= 6  # a bar one can see and touch (90 of them: under 3 px)
+            assert "30 days ago" in page.locator("#component-orders .bar-foot").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "region-375px.png"), full_page=True)
+            first = page.locator("#component-orders .bars > li").nth(60)
+            first.focus()  # the oldest day shown: its words open inward, on the screen
+            tip = first.locator("span").bounding_box()
+            assert tip is not None
+            assert tip["x"] >= 0
+            assert tip["x"] + tip["width"] <= 375
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            page.screenshot(path=str(ARTIFACTS / "region-375px-day-focused.png"))
+            watched.open(f"{web}/")
+            page.screenshot(path=str(ARTIFACTS / "overview-375px.png"), full_page=True)
+            assert watched.problems == []
+            context.close()
+        finally:
+            browser.close()

@@ -49,3 +49,15 @@ def test_the_bar_is_the_worst_of_the_verdicts_and_the_states() -> None:
     assert bar_state(MinuteVerdict.MAINTENANCE, "operational") == "under_maintenance"
     assert bar_state(MinuteVerdict.NO_DATA, "degraded_performance") == "degraded_performance"
     assert bar_state(None, "operational") == "no_data"
+
+
+def test_a_state_that_began_this_instant_paints_today() -> None:
+    """The publish that follows a state change may run in the same second (a moved clock in
+    tests, a coarse one in life): the state held now still counts for today."""
+    now = MIDNIGHT + 26 * HOUR
+    began = [(now, "operational", "major_outage")]
+    spans = span_states(began, "operational", MIDNIGHT, now)
+    assert spans == [Span(now, now, "major_outage")]
+    assert day_states(spans, DAY, 2) == ["operational", "major_outage"]
+    assert day_states([Span(MIDNIGHT, MIDNIGHT, "partial_outage")], DAY, 1) == [
+        "partial_outage"]
