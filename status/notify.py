@@ -130,7 +130,8 @@ def confirmation_notice(subscriber_id: int, address: str, env: Environment, link
     """The double opt-in email: nothing else is sent before its link is followed. One per
     request (`asked_at`, the subscriber's `created_at`): subscribing again resends it."""
     confirm = f"{base_url}/subscribe/confirm/{links.make('confirm', subscriber_id, address)}"
-    context = {"confirm_url": confirm, "regions": regions}
+    manage = f"{base_url}/subscribe/manage/{links.make('manage', subscriber_id, address)}"
+    context = {"confirm_url": confirm, "manage_url": manage, "regions": regions}
     payload = {"subscriber_id": subscriber_id, "subject": "Confirm your status subscription",
                "text": env.get_template("email/confirm.txt").render(**context),
                "html": env.get_template("email/confirm.html").render(**context)}
@@ -146,8 +147,10 @@ def channel_confirmation_notice(subscriber_id: int, address: str, links: Links, 
     confirmation link; nothing else is sent there before someone who reads the channel opens
     it. One per request, like the email's."""
     token = links.make("confirm", subscriber_id, link_address("apprise", address))
+    manage = links.make("manage", subscriber_id, link_address("apprise", address))
     body = (f"Someone asked for status notices of {', '.join(regions)} in this channel.\n\n"
             f"Confirm with this link (valid for 48 hours): {base_url}/subscribe/confirm/{token}"
+            f"\n\nChange the regions and components first: {base_url}/subscribe/manage/{manage}"
             "\n\nIf it was not you, ignore this message: nothing else will be sent.")
     return Notice(key=f"apprise:confirm:subscriber-{subscriber_id}:{int(asked_at.timestamp())}",
                   channel="apprise", recipient=address, event_type="subscription.confirm",

@@ -427,3 +427,91 @@ def test_a_webhook_to_a_public_address_is_accepted(strict_site: Flask) -> None:
         "regions": ["europe-west1.gcp"]})
     assert answer.status_code == 201
     assert answer.get_json()["status"] == "active"
+
+
+def manage_link(message: EmailMessage) -> str:
+    """The manage link of an email: the same in its text and its HTML."""
+    path = link_in(body_of(message, "plain"), "/subscribe/manage/")
+    assert f'href="http://status.test{path}"' in body_of(message, "html")
+    return path
+
+
+def change_scopes(client: FlaskClient, path: str, regions: list[str],
+                  components: list[str]) -> str:
+    answer = client.post(path, data={"csrf_token": form_token(client, path),
+                                      "regions": regions, "components": components})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    html = answer.get_data(as_text=True)
+    assert "Saved." in html
+    return html
+
+
+def ticked(html: str) -> set[tuple[str, str]]:
+    return set(re.findall(r'name="(regions|components)" value="([^"]+)" checked', html))
+
+
+def scopes_of(app: Flask, address: str) -> set[tuple[str, str]]:
+    from status.models import SubscriberScope
+
+    with session_scope(runtime_of(app).session_factory) as session:
+        rows = session.execute(
+            select(SubscriberScope.region, SubscriberScope.component)
+            .join(Subscriber, Subscriber.id == SubscriberScope.subscriber_id)
+            .where(Subscriber.address == address)).all()
+    return {(region, component) for region, component in rows}
+
+
+def test_the_manage_link_of_every_email_changes_regions_and_components(
+        site: Flask, smtp: SmtpServer) -> None:
+    """Confirmation, incident and maintenance emails each carry a manage link; following it
+    changes both the regions and the components, and the next notices follow the change."""
+    from status.maintenance_notices import maintenance_notices
+    from status.models import Maintenance, MaintenanceScope
+
+    runtime = runtime_of(site)
+    clock: ManualClock = runtime.clock  # type: ignore[assignment]
+    client = site.test_client()
+    us, eu, au = "us-central1.gcp", "europe-west1.gcp", "australia-southeast1.gcp"
+    client.post("/subscribe", data={"csrf_token": form_token(client), "kind": "email",
+                                    "address": "kim@x.test", "regions": [eu]})
+    deliver(site)
+    confirmation = smtp.mails[-1].message
+    # From the confirmation, before confirming: two regions, two components.
+    change_scopes(client, manage_link(confirmation), [us, au], ["orders", "carts"])
+    assert scopes_of(site, "kim@x.test") == {(r, c) for r in (us, au)
+                                             for c in ("orders", "carts")}
+    assert client.get(link_in(body_of(confirmation, "plain"),
+                              "/subscribe/confirm/")).status_code == 200
+    open_incident(site, eu, "orders", title="Europe orders")
+    open_incident(site, us, "orders", title="US orders")
+    deliver(site)
+    incident = smtp.mails[-1].message
+    assert incident["Subject"] == "[investigating] US orders"  # not Europe's
+    # From the incident notice: one other region, one other component.
+    path = manage_link(incident)
+    assert ticked(client.get(path).get_data(as_text=True)) == {
+        ("regions", us), ("regions", au), ("components", "orders"), ("components", "carts")}
+    html = change_scopes(client, path, [eu], ["import"])
+    assert ticked(html) == {("regions", eu), ("components", "import")}
+    assert scopes_of(site, "kim@x.test") == {(eu, "import")}
+    with session_scope(runtime.session_factory) as session:
+        window = Maintenance(title="Import upgrade", message="Imports pause", created_at=NOW,
+                             starts_at=NOW + timedelta(minutes=30),
+                             ends_at=NOW + timedelta(minutes=60))
+        window.scopes.append(MaintenanceScope(component="import", region=eu))
+        session.add(window)
+    clock.advance(timedelta(minutes=1))
+    maintenance_notices(JobContext(runtime.settings, clock, runtime.session_factory,
+                                   runtime.parts))
+    deliver(site)
+    maintenance = smtp.mails[-1].message
+    assert maintenance["Subject"] == "[scheduled] Import upgrade"
+    # From the maintenance notice: a whole region again (no component ticked: all of them).
+    change_scopes(client, manage_link(maintenance), [au], [])
+    assert scopes_of(site, "kim@x.test") == {(au, "")}
+    before = len(smtp.mails)
+    open_incident(site, eu, "import", title="Europe import")
+    open_incident(site, au, "search", title="Australia search")
+    deliver(site)
+    assert [str(m.message["Subject"]) for m in smtp.mails[before:]] == [
+        "[investigating] Australia search"]
