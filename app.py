@@ -122,6 +122,8 @@ def up_command(ctx: click.Context) -> None:
     from core.servers import Listener
     from probes.metrics import ProbeMetrics
     from probes.service import ProbeService
+    from probes.shards import ShardedProbeService
+    from serve import listening
 
     settings = with_stable_secret_key(settings_from(ctx))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,8 +134,13 @@ def up_command(ctx: click.Context) -> None:
     factory = make_session_factory(engine)
     fleet = Fleet(settings, factory, clock)
     metrics = ProbeMetrics()
-    probes = ProbeService(settings, factory, clock, fleet, observe=metrics.observe_check,
-                          on_skip=metrics.skipped.inc, on_late=metrics.late.inc)
+    probes: ProbeService | ShardedProbeService
+    if settings.probe_processes > 1:
+        probes = ShardedProbeService(settings, factory, clock, fleet, metrics,
+                                     settings.probe_processes)
+    else:
+        probes = ProbeService(settings, factory, clock, fleet, observe=metrics.observe_check,
+                              on_skip=metrics.skipped.inc, on_late=metrics.late.inc)
     app = create_app(settings, clock=clock,
                      parts={"fleet": fleet, "probes": probes, "metrics": metrics})
     runtime: Runtime = app.extensions["bellwether"]
@@ -147,11 +154,16 @@ def up_command(ctx: click.Context) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if isinstance(probes, ShardedProbeService):
+            probes.request_stop()  # its shards may get the same signal: none is restarted
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     with contextlib.ExitStack() as running:
+        for start, halt in listening(settings):  # PostgreSQL: other processes' commits
+            start()
+            running.callback(halt)
         fleet.start()
         running.callback(fleet.stop)
         probes.start()
@@ -175,9 +187,11 @@ def _print_urls(web_url: str, token_note: str, fleet: Any, probes: Any,
     for region in fleet.endpoints():
         zones = "  ".join(f"{z}={url}" for z, url in region.zone_urls.items())
         click.echo(f"{region.region}: router {region.router_url}   zones {zones}")
+    processes = ("" if settings.probe_processes == 1
+                 else f" in {settings.probe_processes} processes")
     click.echo(f"probes:         {len(probes.locations)} locations "
-               f"({', '.join(probes.locations)}), every {settings.probe_interval_s} s;"
-               f" metrics at {web_url}/metrics")
+               f"({', '.join(probes.locations)}), every {settings.probe_interval_s} s"
+               f"{processes}; metrics at {web_url}/metrics")
     click.echo("Press Ctrl+C to stop.")
 
 

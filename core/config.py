@@ -56,6 +56,10 @@ class Settings:
     #: `ntfy://…`): each gets every PagerDuty trigger, acknowledge and resolve of its tier.
     escalation_channels_tier1: tuple[str, ...] = ()
     escalation_channels_tier2: tuple[str, ...] = ()
+    #: Child processes `bellwether up` runs its probes in (1: on the main process, as ever).
+    #: (component, region) pairs are split among them by a stable hash, so one `up` can use
+    #: more than one core when its probes need it (probes.shards).
+    probe_processes: int = 1
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,6 +177,7 @@ TABLE: tuple[tuple[str, str, Parser], ...] = (
     ("tls_warn_days", "BELLWETHER_TLS_WARN_DAYS", parse_int(1, 365)),
     ("escalation_channels_tier1", "BELLWETHER_ESCALATION_CHANNELS_TIER1", parse_channel_urls),
     ("escalation_channels_tier2", "BELLWETHER_ESCALATION_CHANNELS_TIER2", parse_channel_urls),
+    ("probe_processes", "BELLWETHER_PROBE_PROCESSES", parse_int(1, 64)),
 )
 
 SECRET_FIELDS = ("admin_token", "pagerduty_routing_key_tier1", "pagerduty_routing_key_tier2",

@@ -187,6 +187,11 @@ class ProbeScheduler:
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
 
+    @property
+    def in_flight(self) -> int:
+        """Checks started (or waiting for a runner slot) and not finished yet."""
+        return len(self._in_flight)
+
     def owned_jobs(self) -> list[str]:
         """The `probe@location` jobs this process's shard runs."""
         return [job_id for probe in self.probes for location in self.contexts

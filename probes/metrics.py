@@ -89,10 +89,16 @@ class ProbeMetrics:
                                registry=self.registry)
 
     def observe_check(self, check: CheckResult, lag_s: float) -> None:
-        labels = (check.component, check.region, check.location)
-        self.success.labels(*labels).set(1.0 if check.ok else 0.0)
-        self.duration.labels(*labels).observe(check.latency_ms / 1000)
-        self.checks.labels(*labels, "ok" if check.ok else "failed").inc()
+        self.observe(check.component, check.region, check.location, check.ok,
+                     check.latency_ms, lag_s)
+
+    def observe(self, component: str, region: str, location: str, ok: bool,
+                latency_ms: float, lag_s: float) -> None:
+        """One check's outcome; also what a probe shard's process reports (probes.shards)."""
+        labels = (component, region, location)
+        self.success.labels(*labels).set(1.0 if ok else 0.0)
+        self.duration.labels(*labels).observe(latency_ms / 1000)
+        self.checks.labels(*labels, "ok" if ok else "failed").inc()
         self.lag.observe(max(0.0, lag_s))
 
     def watch_states(self, read_states: Callable[[], dict[tuple[str, str], str]]) -> None:

@@ -240,7 +240,10 @@ async def _send(step: Step, spec: ProbeSpec, ctx: RunContext, client: httpx.Asyn
     return await client.request(
         step.method, base_url.rstrip("/") + fill(step.path, variables), headers=headers,
         auth=auth, json=fill(dict(step.body), variables) if step.body is not None else None,
-        data=dict(step.form) if step.form else None, extensions=extensions)
+        data=dict(step.form) if step.form else None, extensions=extensions,
+        # The probe's timeout bounds each operation too (httpx's default cut reads at 5 s,
+        # so a probe allowed 15 s failed a 6 s answer as a read timeout).
+        timeout=spec.timeout_s)
 
 
 async def _token(spec: ProbeSpec, ctx: RunContext, client: httpx.AsyncClient, base_url: str,
