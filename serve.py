@@ -58,6 +58,16 @@ def _settings(ctx: click.Context) -> Settings:
     return with_stable_secret_key(settings_from(ctx))
 
 
+def listening(settings: Settings) -> list[tuple[Callable[[], object], Callable[[], object]]]:
+    """On PostgreSQL, the part that hears other processes' commit signals (the outbox
+    lanes a web process filled, the commerce work an agent's checks queued), so waiters
+    here wake at once instead of at their next safety-net look; nothing on SQLite."""
+    from core.signals import commit_listener
+
+    listener = commit_listener(settings.effective_database_url)
+    return [] if listener is None else [(listener.start, listener.stop)]
+
+
 @click.command("web")
 @click.pass_context
 def web_command(ctx: click.Context) -> None:
@@ -101,7 +111,8 @@ def worker_command(ctx: click.Context, name: str | None) -> None:
     jobs = all_jobs()
     scheduler = build_scheduler(jobs, JobContext(settings, clock, factory,
                                                  {"worker_name": name}))
-    run_until_signal([(scheduler.start, lambda: scheduler.shutdown(wait=True))],
+    run_until_signal([*listening(settings),
+                      (scheduler.start, lambda: scheduler.shutdown(wait=True))],
                      lambda: click.echo(f"worker {name or ''}: {len(jobs)} jobs "
                                         f"({', '.join(j.name for j in jobs)})"))
     engine.dispose()
@@ -122,5 +133,5 @@ def commerce_serve_command(ctx: click.Context) -> None:
             zones = "  ".join(f"{z}={url}" for z, url in region.zone_urls.items())
             click.echo(f"{region.region}: router {region.router_url}   zones {zones}")
 
-    run_until_signal([(fleet.start, fleet.stop)], ready)
+    run_until_signal([*listening(settings), (fleet.start, fleet.stop)], ready)
     engine.dispose()
