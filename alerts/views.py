@@ -3,12 +3,12 @@ notices (admin page), so a receiver that keeps failing does not fail silently.""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
+from alerts import schemas as api
 from alerts.models import OutboxRow
 from alerts.pagerduty_inbound import (
     SIGNATURE_HEADER,
@@ -25,11 +25,11 @@ from core.errors import BellwetherError, Unauthorized, Unavailable
 from core.login import require_user
 from core.models import Role
 from core.openapi import operation
+from core.schemas import request_body, request_query
 from core.web import current_runtime, json_body, request_session, require_role
 from status import subscriber_standing
 
 bp = Blueprint("alerts", __name__)
-STATUSES = ("pending", "sending", "delivered", "dead")
 
 
 #: The settings that hold each tier's PagerDuty routing key (named, never shown).
@@ -56,43 +56,26 @@ def _row_json(row: OutboxRow, settings: Settings) -> dict[str, Any]:
     return body
 
 
-def _since() -> datetime | None:
-    raw = request.args.get("since")
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BellwetherError("'since' must be an ISO 8601 time") from None
-    if value.tzinfo is None:
-        raise BellwetherError("'since' must carry a time zone")
-    return value
-
-
 @bp.get("/api/v1/outbox")
-@operation(query={"since": {"type": "string"}, "status": {"type": "string", "enum": STATUSES},
-                  "channel": {"type": "string"}}, tags=("alerts",))
+@operation(query=api.OutboxQuery, responses={200: api.OutboxRows}, tags=("alerts",))
 @require_role(Role.SUPPORT)
 def outbox() -> Any:
     """Recent outbox rows (pages, emails, webhooks) with their delivery state."""
+    asked = request_query(api.OutboxQuery)
     query = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(1000)
-    since = _since()
-    if since is not None:
-        query = query.where(OutboxRow.created_at >= since)
-    status = request.args.get("status")
-    if status:
-        if status not in STATUSES:
-            raise BellwetherError(f"'status' must be one of {', '.join(STATUSES)}")
-        query = query.where(OutboxRow.status == status)
-    if request.args.get("channel"):
-        query = query.where(OutboxRow.channel == request.args["channel"])
+    if asked.since is not None:
+        query = query.where(OutboxRow.created_at >= asked.since)
+    if asked.status:
+        query = query.where(OutboxRow.status == asked.status)
+    if asked.channel:
+        query = query.where(OutboxRow.channel == asked.channel)
     settings = current_runtime().settings
     return jsonify({"rows": [_row_json(row, settings)
                              for row in request_session().scalars(query)]})
 
 
 @bp.get("/api/v1/paging")
-@operation(tags=("alerts",))
+@operation(responses={200: api.Paging}, tags=("alerts",))
 @require_role(Role.SUPPORT)
 def paging() -> Any:
     """Who can hear of an outage here: whether each tier's PagerDuty routing key and SMTP are
@@ -121,20 +104,8 @@ def paging() -> Any:
         "incident_reopen_s": reopen_window(settings).total_seconds()})
 
 
-#: What a PagerDuty V3 webhook body must look like (the rest is PagerDuty's to add).
-PAGERDUTY_EVENT = {"type": "object", "required": ["event"], "properties": {"event": {
-    "type": "object", "required": ["id", "event_type", "occurred_at"],
-    "properties": {"id": {"type": "string"}, "event_type": {"type": "string"},
-                   "occurred_at": {"type": "string"}}}}}
-PAGERDUTY_RECEIPT = {"type": "object", "required": ["event_id", "outcome"], "properties": {
-    "event_id": {"type": "string"},
-    "outcome": {"type": "string",
-                "enum": ["recorded", "watching", "ignored", "duplicate"]},
-    "incident_id": {"type": "integer", "nullable": True}, "reason": {"type": "string"}}}
-
-
 @bp.post("/api/v1/integrations/pagerduty")
-@operation(body=PAGERDUTY_EVENT, responses={202: PAGERDUTY_RECEIPT}, tags=("alerts",))
+@operation(body=api.PagerDutyEventIn, responses={202: api.PagerDutyReceipt}, tags=("alerts",))
 def pagerduty_webhook() -> Any:
     """PagerDuty V3 webhooks, authenticated by X-PagerDuty-Signature (not a bearer token):
     acknowledgements, reassignments and resolutions made in PagerDuty, on the incident's
@@ -154,6 +125,7 @@ def pagerduty_webhook() -> Any:
                           "in the config file to the subscription's secret")
     if not signed_by(request.get_data(cache=True), header, secrets):
         raise Unauthorized(f"no {SIGNATURE_HEADER} signature matches this body")
+    request_body(api.PagerDutyEventIn)
     try:
         event = parse_event(json_body())
     except MalformedEvent as exc:

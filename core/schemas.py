@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from flask import current_app, request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from core.errors import BellwetherError
@@ -142,3 +142,20 @@ def request_query(model: type[M]) -> M:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
         raise refusal(model, exc) from None
+
+
+# --- core's own answers -------------------------------------------------------------------
+
+class BackupOut(ResponseModel):
+    file: str
+    taken_at: AwareDatetime
+    bytes: int
+
+
+class Backups(ResponseModel):
+    """The backups on disk, newest first, and the newest one's age against the RPO."""
+
+    rpo_s: float
+    newest_age_s: float | None
+    rpo_met: bool
+    backups: list[BackupOut]

@@ -13,6 +13,7 @@ from core.job_runs import EVALUATOR, evaluator_health, job_runs
 from core.jobs import backup_dir
 from core.openapi import build_document, operation
 from core.runtime import Runtime
+from core.schemas import Backups
 from core.web import current_runtime, request_session, require_role
 
 bp = Blueprint("core", __name__)
@@ -53,12 +54,12 @@ def healthz() -> Any:
 
 @bp.get("/api/v1/openapi.json")
 def openapi_document() -> Any:
-    """The OpenAPI 3 document for every `/api/v1` endpoint."""
+    """The OpenAPI 3.1 document for every `/api/v1` and `/api/v2` endpoint."""
     return jsonify(build_document(current_app))
 
 
 @bp.get("/api/v1/backups")
-@operation(tags=("operations",))
+@operation(responses={200: Backups}, tags=("operations",))
 @require_role()
 def backups() -> Any:
     """The backups on disk, newest first, and the newest one's age against the RPO (admin)."""
