@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from core import migrate
@@ -176,3 +177,124 @@ def test_a_restored_database_gives_the_identical_sla_report(tmp_path: Path) -> N
     finally:
         drop_database(source)
         drop_database(target)
+
+
+def corrupted_sqlite(path: Path) -> str:
+    """A SQLite database that reads fine but fails `PRAGMA integrity_check`: one row's text
+    is changed in place, so the index no longer matches the table."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    connection.execute("create table t (id integer primary key, name text)")
+    connection.execute("create index ix_t_name on t(name)")
+    connection.executemany("insert into t(name) values (?)",
+                           [(f"name-{i:06d}",) for i in range(5000)])
+    connection.commit()
+    connection.close()
+    data = bytearray(path.read_bytes())
+    at = data.index(b"name-002000", 4096 * 2)
+    data[at:at + 11] = b"name-999999"
+    path.write_bytes(bytes(data))
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchall() != [("ok",)]
+        assert connection.execute("select count(*) from t").fetchone() == (5000,)
+    finally:
+        connection.close()
+    return f"sqlite:///{path}"
+
+
+def test_a_copy_that_fails_its_integrity_check_is_not_kept(tmp_path: Path) -> None:
+    from core.backup import IntegrityFailed
+
+    url = corrupted_sqlite(tmp_path / "damaged.sqlite")
+    with pytest.raises(IntegrityFailed, match=r"failed its integrity check: row .* missing "
+                                              r"from index ix_t_name"):
+        take_backup(url, tmp_path / "backups", NOW)
+    assert list((tmp_path / "backups").iterdir()) == []  # neither the copy nor a .part
+
+
+def test_a_damaged_backup_file_fails_verification_and_restore(tmp_path: Path) -> None:
+    """On both backends: the backup's own file is damaged after it was written."""
+    from core.backup import BackupFailed, IntegrityFailed, verify_backup
+
+    source = create_database(tmp_path, "verified")
+    target = create_database(tmp_path, "verified-target")
+    try:
+        migrate.upgrade(source)
+        engine = make_engine(source)
+        with session_scope(make_session_factory(engine)) as session:
+            for i in range(200):
+                create_user(session, email=f"user{i:04d}@x.test", role=Role.SUPPORT, now=NOW)
+        engine.dispose()
+        backup = take_backup(source, tmp_path / "backups", NOW)
+        verify_backup(backup.path)  # whole: passes
+        data = bytearray(backup.path.read_bytes())
+        if backup.path.suffix == ".sqlite":
+            at = data.index(b"user0100@x.test")
+            data[at:at + 15] = b"user9999@x.test"  # the users' e-mail index no longer agrees
+        else:
+            del data[len(data) // 2:]  # a truncated archive: the copy stopped half-way
+        backup.path.write_bytes(bytes(data))
+        with pytest.raises(IntegrityFailed):
+            verify_backup(backup.path)
+        if target.startswith("sqlite"):
+            Path(target.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        with pytest.raises(BackupFailed):
+            restore_backup(backup.path, target)
+    finally:
+        drop_database(source)
+        drop_database(target)
+
+
+def test_a_failed_backup_is_logged_kept_shown_and_counted_until_one_succeeds(
+        tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from app import create_app
+    from core.backup import FAILURE_FILE, BackupFailed, last_failure
+
+    damaged = corrupted_sqlite(tmp_path / "damaged.sqlite")
+    clock = ManualClock(NOW)
+    job_settings = replace(settings, database_url=damaged)
+    damaged_engine = make_engine(damaged)
+    ctx = JobContext(job_settings, clock, make_session_factory(damaged_engine))
+    backups = settings.data_dir / "backups"
+    with caplog.at_level(logging.ERROR, logger="bellwether.backup"):
+        for _ in range(2):
+            with pytest.raises(BackupFailed, match="integrity check"):
+                scheduled_backup(ctx)
+            clock.advance(timedelta(minutes=5))
+    damaged_engine.dispose()
+    assert [r.getMessage()[:27] for r in caplog.records] == ["backup failed (1 in a row):",
+                                                             "backup failed (2 in a row):"]
+    failure = last_failure(backups)
+    assert failure is not None
+    assert failure.in_a_row == 2
+    assert "missing from index ix_t_name" in failure.reason
+    assert list_backups(backups) == []
+
+    app = create_app(settings, clock=clock)
+    try:
+        metrics = app.test_client().get("/metrics").get_data(as_text=True)
+        assert "bellwether_backup_failures_in_a_row 2.0" in metrics
+        assert "bellwether_backup_rpo_seconds 7200.0" in metrics
+        assert "\nbellwether_backup_newest_age_seconds " not in metrics  # none yet
+
+        healthy = create_database(tmp_path, "healthy")
+        try:
+            migrate.upgrade(healthy)
+            healthy_engine = make_engine(healthy)
+            fixed = JobContext(replace(settings, database_url=healthy), clock,
+                               make_session_factory(healthy_engine))
+            assert scheduled_backup(fixed) == 1
+            healthy_engine.dispose()
+        finally:
+            drop_database(healthy)
+        assert not (backups / FAILURE_FILE).exists()
+        clock.advance(timedelta(minutes=10))
+        metrics = app.test_client().get("/metrics").get_data(as_text=True)
+        assert "bellwether_backup_failures_in_a_row 0.0" in metrics
+        assert "bellwether_backup_newest_age_seconds 600.0" in metrics
+    finally:
+        app.extensions["bellwether"].engine.dispose()
