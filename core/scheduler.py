@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -38,13 +38,18 @@ class JobContext:
 class Job:
     """A background job: its stable name, how often it runs, and what it does.
 
-    `run` returns how many items it handled, for logs and `bellwether jobs run`.
+    `run` returns how many items it handled, for logs and `bellwether jobs run`. With
+    `offset` the job runs on the clock, at every multiple of `every` plus `offset` (a
+    minute's job 3 s past each minute, when the minute before has closed), instead of
+    `every` after the scheduler started: work that follows a period closing is done once
+    per period, and the scheduler never wakes for it in between.
     """
 
     name: str
     every: timedelta
     run: Callable[[JobContext], int]
     description: str = ""
+    offset: timedelta | None = None
 
 
 def find_job(jobs: Iterable[Job], name: str) -> Job:
@@ -81,6 +86,19 @@ class _StillRunning(logging.Filter):
 _STILL_RUNNING = _StillRunning()
 
 
+#: Where the multiples of an `offset` job's interval are counted from.
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def trigger_of(job: Job, interval_scale: float = 1.0) -> IntervalTrigger:
+    """Every `every` seconds from the scheduler's start, or on the clock for an `offset`
+    job (its multiples of `every` since 2000-01-01 UTC, plus the offset)."""
+    seconds = max(0.2, job.every.total_seconds() * interval_scale)
+    if job.offset is None:
+        return IntervalTrigger(seconds=seconds, timezone=UTC)
+    return IntervalTrigger(seconds=seconds, start_date=_EPOCH + job.offset, timezone=UTC)
+
+
 def build_scheduler(jobs: Sequence[Job], ctx: JobContext,
                     interval_scale: float = 1.0) -> BackgroundScheduler:
     """One in-memory APScheduler with every job, coalesced, never two runs of one job at once."""
@@ -89,8 +107,9 @@ def build_scheduler(jobs: Sequence[Job], ctx: JobContext,
         logger.addFilter(_STILL_RUNNING)
     scheduler = BackgroundScheduler(timezone="UTC")
     for job in jobs:
-        seconds = max(0.2, job.every.total_seconds() * interval_scale)
-        scheduler.add_job(_guarded(job, ctx), IntervalTrigger(seconds=seconds), id=job.name,
-                          name=job.name, replace_existing=True, coalesce=True,
-                          max_instances=1, misfire_grace_time=max(1, int(seconds)))
+        trigger = trigger_of(job, interval_scale)
+        grace = max(1, int(trigger.interval_length))
+        scheduler.add_job(_guarded(job, ctx), trigger, id=job.name, name=job.name,
+                          replace_existing=True, coalesce=True, max_instances=1,
+                          misfire_grace_time=grace)
     return scheduler

@@ -116,7 +116,8 @@ class Layout:
         for agent in self.agents:
             if agent.proc is not None:
                 codes[" ".join(agent.args[:3])] = agent.stop()
-        wait_until(lambda: unrolled(self.url) == 0, timeout=60, interval=0.5,
+        # The rollup runs once a minute, 3 s past it: the last checks wait up to a minute.
+        wait_until(lambda: unrolled(self.url) == 0, timeout=90, interval=0.5,
                    message="the workers to roll up the last checks")
         for process in (*self.workers, *self.webs, self.commerce):
             if process.proc is not None:
