@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -26,21 +25,15 @@ from core.runtime import Runtime
 from core.servers import Listener
 from probes.models import ComponentMinute
 from sla.period import minute_of
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, REGION, chromium_or_skip
+from tests.support.browser import ARTIFACTS, chromium_or_skip, watched_page
 from tests.support.databases import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 EMAIL, PASSWORD = "ada@example.test", "correct horse battery staple"
 PROJECT = "ada-shop-eu"
 SUBMIT = "main form.stack button[type=submit]"  # not the navigation's "Log out"
+REGION = "europe-west1.gcp"
 PROJECTS_FIELD = f'[name="projects-{REGION}"]'
-#: Records every CSP violation the page reports, before any of the page's own scripts run.
-CSP_PROBE = """
-window.__csp = [];
-document.addEventListener("securitypolicyviolation", function (e) {
-  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
-});
-"""
 
 
 @pytest.fixture
@@ -81,78 +74,69 @@ def seed(runtime: Runtime) -> None:
             for m in range(min(180, last - (last - last % 1440)))])
 
 
-def watch(page: Any, errors: list[str]) -> None:
-    page.add_init_script(CSP_PROBE)
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-
-def no_violations(page: Any, errors: list[str]) -> None:
-    assert page.evaluate("window.__csp") == []
-    assert errors == []
-
-
 def test_an_account_managers_day_in_the_browser(served: Listener) -> None:
-    from playwright.sync_api import sync_playwright
+    with watched_page("manager") as watched:
+        page = watched.page
+        watched.open(f"{served.url}/login", "login")
+        page.fill("#email", EMAIL)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/reports/customers")
+        nav = page.locator("nav").inner_text()
+        assert "Customers" in nav
+        assert "Incidents" not in nav
+        assert "Maintenance" not in nav
+        watched.seen("customers-empty")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 1000})
-            errors: list[str] = []
-            watch(page, errors)
-            page.goto(f"{served.url}/login")
-            page.fill("#email", EMAIL)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/reports/customers")
-            nav = page.locator("nav").inner_text()
-            assert "Customers" in nav
-            assert "Incidents" not in nav
-            assert "Maintenance" not in nav
-            no_violations(page, errors)
+        page.click("#new-customer")
+        page.wait_for_url("**/reports/customers/new")
+        watched.seen("customer-form")
+        page.fill("#name", "Ada's Shop")
+        page.select_option("#plan", "premium")
+        page.fill("#monthly_fee", "1,200.00")
+        page.fill(PROJECTS_FIELD, "no-such-shop")
+        page.click(SUBMIT)
+        assert "no such commerce project: 'no-such-shop'" in page.inner_text("#form-error")
+        assert page.input_value("#name") == "Ada's Shop"  # what was typed is kept
+        # The refusal answers 400, which Chromium logs; that one line and nothing else.
+        watched.seen("customer-refused", expected=[
+            "Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"])
+        page.fill(PROJECTS_FIELD, PROJECT)
+        page.click(SUBMIT)
+        page.wait_for_url("**/reports/customers")
+        assert "Saved customer Ada's Shop." in page.inner_text("main")
+        assert "1,200.00 USD" in page.inner_text("table")
+        watched.seen("customers")
 
-            page.click("#new-customer")
-            page.fill("#name", "Ada's Shop")
-            page.select_option("#plan", "premium")
-            page.fill("#monthly_fee", "1,200.00")
-            page.fill(PROJECTS_FIELD, "no-such-shop")
-            page.click(SUBMIT)
-            assert "no such commerce project: 'no-such-shop'" in page.inner_text("#form-error")
-            assert page.input_value("#name") == "Ada's Shop"  # what was typed is kept
-            # The refusal answers 400, which Chromium logs; that one line and nothing else.
-            assert errors == ["Failed to load resource: the server responded with a status "
-                              "of 400 (BAD REQUEST)"]
-            errors.clear()
-            no_violations(page, errors)
-            page.fill(PROJECTS_FIELD, PROJECT)
-            page.screenshot(path=str(ARTIFACTS / "manager-customer-form.png"), full_page=True)
-            page.click(SUBMIT)
-            page.wait_for_url("**/reports/customers")
-            assert "Saved customer Ada's Shop." in page.inner_text("main")
-            assert "1,200.00 USD" in page.inner_text("table")
-            page.screenshot(path=str(ARTIFACTS / "manager-customers.png"), full_page=True)
-            no_violations(page, errors)
+        page.click("table a[href*='/reports/customers/']:not([href$='/edit'])"
+                   ":not([href$='/delete'])")
+        page.wait_for_selector("#chart-daily .main-svg", timeout=15_000)
+        page.wait_for_selector("#chart-burn .main-svg", timeout=15_000)
+        assert page.locator("#chart-daily .heatmaplayer").count() == 1
+        lines = page.locator("section[aria-labelledby=lines-h] tbody tr").count()
+        assert lines == 8  # the catalogue's services in the one region
+        assert page.locator("#chart-burn .scatterlayer .trace").count() == lines
+        assert "Month to date: uptime" in page.inner_text("#to-date")
+        assert "elapsed minutes" in page.inner_text("#to-date")
+        assert "Full-month projection" in page.inner_text("#projection")
+        watched.seen("report")
 
-            page.click("table a[href*='/reports/customers/']:not([href$='/edit'])"
-                       ":not([href$='/delete'])")
-            page.wait_for_selector("#chart-daily .main-svg", timeout=15_000)
-            page.wait_for_selector("#chart-burn .main-svg", timeout=15_000)
-            assert page.locator("#chart-daily .heatmaplayer").count() == 1
-            lines = page.locator("section[aria-labelledby=lines-h] tbody tr").count()
-            assert lines == 8  # the catalogue's services in the one region
-            assert page.locator("#chart-burn .scatterlayer .trace").count() == lines
-            assert "Month to date: uptime" in page.inner_text("#to-date")
-            assert "elapsed minutes" in page.inner_text("#to-date")
-            assert "Full-month projection" in page.inner_text("#projection")
-            page.screenshot(path=str(ARTIFACTS / "manager-report.png"), full_page=True)
-            no_violations(page, errors)
+        with page.expect_download() as download:
+            page.get_by_role("link", name="PDF", exact=True).click()
+        pdf = download.value
+        assert pdf.suggested_filename.endswith(".pdf")
+        saved = ARTIFACTS / "manager-report.pdf"
+        pdf.save_as(saved)
+        assert saved.read_bytes().startswith(b"%PDF-")
+        assert "Ada's Shop" in pdf_text(saved)
 
-            page.click("nav >> text=Error budgets")
-            page.wait_for_url("**/reports/budgets")
-            assert "Ada's Shop (premium)" in page.inner_text("main")
-            page.screenshot(path=str(ARTIFACTS / "manager-budgets.png"), full_page=True)
-            no_violations(page, errors)
-        finally:
-            browser.close()
+        page.click("nav >> text=Error budgets")
+        page.wait_for_url("**/reports/budgets")
+        assert "Ada's Shop (premium)" in page.inner_text("main")
+        watched.seen("budgets")
+
+
+def pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "".join(page.extract_text() for page in PdfReader(path).pages)

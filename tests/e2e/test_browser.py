@@ -1,12 +1,11 @@
 """The public site in headless Chromium (Debian's, driven by Playwright): states, a drawn
-chart, a day's words on hover and focus, the published gzip copy, and subscribing through
-the form and the link in the captured email."""
+chart, a day's words on hover and focus, the published gzip copy, and the customer's day
+through the UI only: subscribe from the status page, confirm with the link in the email the
+SMTP server received, change regions and components, unsubscribe."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from alerts.jobs import dispatch_once
 from app import create_app
@@ -26,25 +25,14 @@ from core.runtime import Runtime
 from core.scheduler import JobContext
 from core.servers import Listener
 from probes.models import ComponentState, LocationMinute
+from status.models import Subscriber
 from status.site import Site
+from tests.support.browser import ARTIFACTS, chromium_or_skip, watched_page
 from tests.support.databases import create_database, drop_database
 from tests.support.smtp import SmtpServer, running_smtp
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 REGION = "europe-west1.gcp"
-
-
-def chromium_or_skip() -> None:
-    if shutil.which(CHROMIUM):
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("Chromium (Debian package chromium) is required under CI=true")
-    pytest.skip("Chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture
@@ -86,33 +74,21 @@ def seed(runtime: Runtime) -> None:
 
 def test_the_region_page_shows_states_and_draws_a_chart(
         served: tuple[Listener, Flask, SmtpServer]) -> None:
-    from playwright.sync_api import sync_playwright
-
     web, _, _ = served
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            failed: list[str] = []
-            errors: list[str] = []
-            page.on("requestfailed", lambda request: failed.append(request.url))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
-                    else None)
-            page.goto(f"{web.url}/", wait_until="networkidle")
-            # Statuspage's rule: one component of many down is a partial system outage.
-            assert "Partial System Outage" in page.inner_text("h1")
-            page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
-            page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
-            carts = page.locator("#component-carts")
-            assert "Major outage" in carts.inner_text()
-            assert_the_fetched_latency_is_drawn(page)
-            page.screenshot(path=str(ARTIFACTS / "region.png"), full_page=True)
-            assert_day_words_show_on_hover_and_focus(page)
-            assert failed == []
-            assert errors == []  # no Content-Security-Policy violation, no script error
-        finally:
-            browser.close()
+    with watched_page("public", viewport=(1100, 1400)) as watched:
+        page = watched.page
+        failed: list[str] = []
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        watched.open(f"{web.url}/", "overview", wait_until="networkidle")
+        # Statuspage's rule: one component of many down is a partial system outage.
+        assert "Partial System Outage" in page.inner_text("h1")
+        page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
+        carts = page.locator("#component-carts")
+        assert "Major outage" in carts.inner_text()
+        assert_the_fetched_latency_is_drawn(page)
+        watched.seen("region")
+        assert_day_words_show_on_hover_and_focus(page)
+        assert failed == []
 
 
 def assert_the_fetched_latency_is_drawn(page: Any) -> None:
@@ -158,58 +134,83 @@ def assert_day_words_show_on_hover_and_focus(page: Any) -> None:
 
 def test_the_published_copy_reaches_the_browser_gzipped_and_draws_the_same(
         served: tuple[Listener, Flask, SmtpServer], tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     web, app, _ = served
     runtime: Runtime = app.extensions["bellwether"]
     out = tmp_path / "public"
     with session_scope(runtime.session_factory) as session:
         Site(runtime.settings).publish(session, runtime.clock.now(), out)
     runtime.parts["public_dir"] = out
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            errors: list[str] = []
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
-                    else None)
-            answer = page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
-            assert answer is not None
-            headers = answer.all_headers()
-            assert headers["content-encoding"] == "gzip"
-            assert "last-modified" in headers  # from the published copy, not the view
-            assert "Major outage" in page.locator("#component-carts").inner_text()
-            assert_the_fetched_latency_is_drawn(page)
-            assert errors == []
-        finally:
-            browser.close()
+    with watched_page("published", viewport=(1100, 1400)) as watched:
+        page = watched.page
+        answer = page.goto(f"{web.url}/regions/{REGION}/", wait_until="networkidle")
+        assert answer is not None
+        headers = answer.all_headers()
+        assert headers["content-encoding"] == "gzip"
+        assert "last-modified" in headers  # from the published copy, not the view
+        assert "Major outage" in page.locator("#component-carts").inner_text()
+        assert_the_fetched_latency_is_drawn(page)
+        watched.seen("region")
 
 
-def test_subscribing_through_the_form_and_the_emailed_link(
+def test_a_customers_day_subscribe_confirm_manage_unsubscribe(
         served: tuple[Listener, Flask, SmtpServer]) -> None:
-    from playwright.sync_api import sync_playwright
-
+    """From the status page to the inbox and back, every page watched and screenshotted;
+    the only thing done outside the browser is the worker's delivery of the email."""
     web, app, smtp = served
     runtime: Runtime = app.extensions["bellwether"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{web.url}/subscribe")
-            page.fill("#address", "grace@example.test")
-            page.check(f'input[name="regions"][value="{REGION}"]')
-            page.check('input[name="components"][value="orders"]')
-            page.click("button[type=submit]")
-            assert "Check your inbox" in page.inner_text("h1")
-            dispatch_once(JobContext(runtime.settings, runtime.clock, runtime.session_factory,
-                                     runtime.parts))
-            assert [m.rcpt_tos for m in smtp.mails] == [("grace@example.test",)]
-            text = smtp.mails[0].message.get_body(("plain",))
-            assert text is not None
-            link = re.search(r"(http://\S+/subscribe/confirm/\S+)", str(text.get_content()))
-            assert link
-            page.goto(link.group(1))
-            assert "Subscription confirmed" in page.inner_text("h1")
-            assert "orders" in page.inner_text("main")
-        finally:
-            browser.close()
+    with watched_page("customer") as watched:
+        page = watched.page
+        watched.open(f"{web.url}/", "overview")
+        page.get_by_role("link", name="Subscribe").first.click()
+        page.wait_for_url("**/subscribe")
+        watched.seen("subscribe")
+        page.get_by_label("Email address, webhook URL or channel URL").fill(
+            "grace@example.test")
+        page.check(f'input[name="regions"][value="{REGION}"]')
+        page.check('input[name="components"][value="orders"]')
+        page.get_by_role("button", name="Subscribe").click()
+        assert "Check your inbox" in page.inner_text("h1")
+        watched.seen("check-your-inbox")
+
+        dispatch_once(JobContext(runtime.settings, runtime.clock, runtime.session_factory,
+                                 runtime.parts))  # the worker's delivery
+        assert [m.rcpt_tos for m in smtp.mails] == [("grace@example.test",)]
+        text = smtp.mails[0].message.get_body(("plain",))
+        assert text is not None
+        link = re.search(r"(http://\S+/subscribe/confirm/\S+)", str(text.get_content()))
+        assert link
+        watched.open(link.group(1), "confirmed")
+        assert "Subscription confirmed" in page.inner_text("h1")
+        assert "orders" in page.inner_text("main")
+
+        page.get_by_role("link", name=re.compile("Change what you receive")).click()
+        page.wait_for_url("**/subscribe/manage/*")
+        watched.seen("manage")
+        page.check('input[name="regions"][value="us-central1.gcp"]')
+        page.uncheck('input[name="components"][value="orders"]')
+        page.check('input[name="components"][value="search"]')
+        page.check('input[name="components"][value="carts"]')
+        page.get_by_role("button", name="Save").click()
+        assert "Saved" in page.inner_text("main")
+        watched.seen("manage-saved")
+        assert scopes_of(runtime, "grace@example.test") == {
+            (region, component) for region in (REGION, "us-central1.gcp")
+            for component in ("carts", "search")}
+
+        page.get_by_role("link", name="Unsubscribe").click()
+        page.wait_for_url("**/subscribe/unsubscribe/*")
+        watched.seen("unsubscribe")
+        page.get_by_role("button", name=re.compile("Stop all status notices")).click()
+        assert "Unsubscribed" in page.inner_text("h1")
+        watched.seen("unsubscribed")
+    with session_scope(runtime.session_factory) as session:
+        grace = session.scalars(select(Subscriber)).one()
+        assert grace.confirmed_at is not None
+        assert grace.unsubscribed_at is not None
+
+
+def scopes_of(runtime: Runtime, address: str) -> set[tuple[str, str]]:
+    with session_scope(runtime.session_factory) as session:
+        subscriber = session.scalars(select(Subscriber).where(
+            Subscriber.address == address)).one()
+        return {(scope.region, scope.component) for scope in subscriber.scopes}

@@ -1,12 +1,15 @@
-"""The support engineer declares a whole-region incident in headless Chromium (Debian's,
-driven by Playwright), through the UI only: log in, start from the "Major outage" template,
-put one region at major outage with a single component left out, declare, and see the
-incident's components. Any console error or Content-Security-Policy violation fails."""
+"""The support engineer's day in headless Chromium (Debian's, driven by Playwright), through
+the UI only: log in, start from the "Major outage" template, put one region at major outage
+with a single component left out, declare and see the incident's components, post an
+update, resolve it, and schedule a maintenance window a week and a day ahead. Any console
+error or Content-Security-Policy violation on any page fails; screenshots of every page go
+to test-artifacts/."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,13 +24,13 @@ from core.db import session_scope
 from core.models import Role
 from core.servers import Listener
 from status.incidents import TRANSACTION
-from tests.e2e.test_account_manager import no_violations, watch
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, REGION, chromium_or_skip
+from tests.support.browser import chromium_or_skip, watched_page
 from tests.support.databases import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 EMAIL, PASSWORD = "sam@example.test", "correct horse battery staple"
 SUBMIT = "main form.stack button[type=submit]"  # not the navigation's "Log out"
+REGION = "europe-west1.gcp"
 
 
 @pytest.fixture
@@ -53,47 +56,69 @@ def served(tmp_path: Path) -> Iterator[Listener]:
         drop_database(url)
 
 
-def test_a_support_engineer_declares_a_whole_region_incident_by_clicking(
-        served: Listener) -> None:
-    from playwright.sync_api import sync_playwright
+def test_a_support_engineers_day_declare_update_resolve_schedule(served: Listener) -> None:
+    with watched_page("support") as watched:
+        page = watched.page
+        watched.open(f"{served.url}/login", "login")
+        page.fill("#email", EMAIL)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/admin/incidents")
+        # Compact: one select per region shown, the single components folded away.
+        assert page.locator("main form.stack select:visible").count() == 2 + 3
+        watched.seen("incidents")
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 1000})
-            errors: list[str] = []
-            watch(page, errors)
-            page.goto(f"{served.url}/login")
-            page.fill("#email", EMAIL)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/admin/incidents")
-            # Compact: one select per region shown, the single components folded away.
-            assert page.locator("main form.stack select:visible").count() == 2 + 3
-            no_violations(page, errors)
+        page.click("text=Major outage")
+        page.wait_for_url("**/admin/incidents?template=major-outage*")
+        assert page.input_value("#title") == "Major outage"
+        assert page.input_value("#impact") == "critical"
+        assert "highest priority" in page.input_value("#message")
+        page.fill("#title", f"{REGION} is down")
+        page.select_option(f'[name="region-{REGION}"]', "major_outage")
+        page.click(f"summary:has-text('Single components in {REGION}')")
+        page.select_option(f'[name="state-carts-{REGION}"]', "not_affected")
+        watched.seen("declare")
 
-            page.click("text=Major outage")
-            page.wait_for_url("**/admin/incidents?template=major-outage*")
-            assert page.input_value("#title") == "Major outage"
-            assert page.input_value("#impact") == "critical"
-            assert "highest priority" in page.input_value("#message")
-            page.fill("#title", f"{REGION} is down")
-            page.select_option(f'[name="region-{REGION}"]', "major_outage")
-            page.click(f"summary:has-text('Single components in {REGION}')")
-            page.select_option(f'[name="state-carts-{REGION}"]', "not_affected")
-            page.screenshot(path=str(ARTIFACTS / "support-declare.png"), full_page=True)
-            no_violations(page, errors)
+        page.click(SUBMIT)
+        page.wait_for_url("**/admin/incidents/*")
+        assert f"{REGION} is down" in page.inner_text("h1")
+        rows = page.locator("section[aria-labelledby=components-h] tbody tr")
+        shown = {tuple(rows.nth(i).locator("td").all_inner_texts()[:3])
+                 for i in range(rows.count())}
+        assert shown == {(c, REGION, "major outage") for c in (*SERVICES, TRANSACTION)
+                         if c != "carts"}
+        watched.seen("incident")
 
-            page.click(SUBMIT)
-            page.wait_for_url("**/admin/incidents/*")
-            assert f"{REGION} is down" in page.inner_text("h1")
-            rows = page.locator("section[aria-labelledby=components-h] tbody tr")
-            shown = {tuple(rows.nth(i).locator("td").all_inner_texts()[:3])
-                     for i in range(rows.count())}
-            assert shown == {(c, REGION, "major outage") for c in (*SERVICES, TRANSACTION)
-                             if c != "carts"}
-            page.screenshot(path=str(ARTIFACTS / "support-incident.png"), full_page=True)
-            no_violations(page, errors)
-        finally:
-            browser.close()
+        page.select_option("#update-status", "identified")
+        page.fill("#update-body", "A bad deploy of the region's router; rolling it back.")
+        page.get_by_role("button", name="Post update").click()
+        page.wait_for_load_state("load")
+        updates = page.locator("section[aria-labelledby=updates-h]").inner_text()
+        assert "rolling it back" in updates
+        assert "identified" in updates
+        watched.seen("incident-updated")
+
+        page.fill("#resolve-body", "The router is back; every order placed since went through.")
+        page.get_by_role("button", name="Resolve").click()
+        page.wait_for_load_state("load")
+        assert "status resolved" in " ".join(page.inner_text("main").split())
+        assert page.get_by_role("button", name="Resolve").count() == 0
+        watched.seen("incident-resolved")
+
+        page.get_by_role("navigation").get_by_role("link", name="Maintenance").click()
+        page.wait_for_url("**/admin/maintenance")
+        watched.seen("maintenance")
+        start = (datetime.now(UTC) + timedelta(days=8)).replace(second=0, microsecond=0)
+        page.fill("#title", "Orders database upgrade")
+        page.fill("#starts_at", start.strftime("%Y-%m-%dT%H:%M"))
+        page.fill("#ends_at", (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+        page.fill("#message", "Orders may be slow for a few minutes.")
+        page.check('input[name="components"][value="orders"]')
+        page.check(f'input[name="regions"][value="{REGION}"]')
+        page.get_by_role("button", name="Schedule").click()
+        page.wait_for_load_state("load")
+        row = page.locator("main table tbody tr", has_text="Orders database upgrade")
+        assert row.count() == 1
+        assert start.strftime("%Y-%m-%d %H:%M") in row.inner_text()
+        assert "excluded" in row.inner_text()
+        watched.seen("maintenance-scheduled")
