@@ -1,0 +1,221 @@
+"""The admin area and the error pages in headless Chromium (Debian's, driven by Playwright):
+an admin logs in, lands on the admin home and walks backups, agents, probes and deliveries
+through the header's navigation, seeing a late and failing backup, a silent agent, a failing
+probe and a certificate's days left; an account manager opens an admin page and a page that
+does not exist and gets pages that say so, with a way home. Any console error or
+Content-Security-Policy violation fails; screenshots go to test-artifacts/admin-area-*.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from core import migrate
+from core.auth import create_user
+from core.backup import record_failure, take_backup
+from core.config import Settings
+from core.db import session_scope
+from core.models import Role
+from core.servers import Listener
+from probes import store as probe_store
+from probes.checks import CheckResult
+from probes.heartbeats import Heartbeat
+from probes.specs import ProbeKind, ProbeSpec
+from tests.support.databases import create_database, drop_database
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ADMIN, MANAGER = "root@example.test", "ada@example.test"
+PASSWORD = "correct horse battery staple"
+REGION = "europe-west1.gcp"
+#: Reports every CSP violation to Python the moment the page sees it.
+CSP_PROBE = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__reportCsp(e.violatedDirective + " blocked " + (e.blockedURI || "inline"));
+});
+"""
+
+
+def chromium_or_skip() -> None:
+    if shutil.which(CHROMIUM):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium (Debian package chromium) is required under CI=true")
+    pytest.skip("Chromium is not installed (apt-get install chromium, or run ./dev test)")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Listener]:
+    chromium_or_skip()
+    url = create_database(tmp_path, "admin-area")
+    migrate.upgrade(url)
+    web = Listener("admin-area-web", None)
+    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
+                       secret_key="admin-area-secret", public_url=web.url)
+    app: Flask = create_app(settings)
+    web.app = app
+    seed(app, tmp_path)
+    web.start()
+    try:
+        yield web
+    finally:
+        web.stop()
+        app.extensions["bellwether"].engine.dispose()
+        drop_database(url)
+
+
+def seed(app: Flask, tmp_path: Path) -> None:
+    """Two users, and what an admin should notice: a backup 3 hours old whose successor
+    failed its integrity check, a silent agent, a failing probe, a certificate 5 days out."""
+    runtime = app.extensions["bellwether"]
+    now = runtime.clock.now()
+    source = tmp_path / "source.sqlite"
+    sqlite3.connect(source).execute("create table t (x)").connection.close()
+    backups = runtime.settings.data_dir / "backups"
+    take_backup(f"sqlite:///{source}", backups, now - timedelta(hours=3))
+    record_failure(backups, now - timedelta(minutes=2),
+                   "the copy of bellwether.sqlite failed its integrity check: "
+                   "row 2001 missing from index ix_checks_started_at")
+    tls = ProbeSpec(name="orders-cert", component="orders", region=REGION,
+                    kind=ProbeKind.TLS, target="orders.example.test:443")
+    tcp = ProbeSpec(name="search-port", component="search", region=REGION,
+                    kind=ProbeKind.TCP, target="search.example.test:443")
+    at = now - timedelta(seconds=40)
+    with session_scope(runtime.session_factory) as session:
+        for email, role, name in ((ADMIN, Role.ADMIN, "Root"),
+                                  (MANAGER, Role.ACCOUNT_MANAGER, "Ada")):
+            create_user(session, email=email, role=role, now=now, password=PASSWORD, name=name)
+        probe_store.record_heartbeat(session, Heartbeat("agent-loc-b", "loc-b", "1.4.2"),
+                                     "10.0.0.7", now - timedelta(minutes=10))
+        for spec in (tls, tcp):
+            probe_store.save_probe(session, spec, now)
+        probe_store.save_checks(session, [
+            CheckResult(probe=tls.name, component="orders", region=REGION, location="loc-a",
+                        intended_at=at, started_at=at, ok=True, latency_ms=31.0,
+                        figures={"tls_days_left": 5.2}),
+            CheckResult(probe=tcp.name, component="search", region=REGION, location="loc-a",
+                        intended_at=at, started_at=at, ok=False, latency_ms=3.0,
+                        error="connection refused")], now)
+
+
+class Watched:
+    """A page whose console errors, uncaught exceptions and CSP violations are collected;
+    `seen` screenshots it and fails on anything collected since the last look."""
+
+    def __init__(self, page: Any, journey: str) -> None:
+        self.page, self.journey, self.problems, self.shots = page, journey, [], 0
+        page.expose_binding("__reportCsp", lambda source, text: self.problems.append(
+            f"CSP violation ({text}) on {source['frame'].url}"))
+        page.add_init_script(CSP_PROBE)
+        page.on("console", lambda msg: self.problems.append(
+            f"console error on {page.url}: {msg.text}") if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.problems.append(f"exception on {page.url}: {exc}"))
+
+    def seen(self, name: str, expected_status: int | None = None) -> None:
+        """Screenshot, then fail on any problem; a page answered with an error status
+        makes Chromium log that one load failure, which is what is expected there."""
+        self.page.wait_for_load_state("load")
+        self.shots += 1
+        self.page.screenshot(path=str(ARTIFACTS / f"{self.journey}-{self.shots:02d}-{name}.png"),
+                             full_page=True)
+        problems, self.problems = self.problems, []
+        if expected_status is not None:
+            problems = [p for p in problems if "Failed to load resource: the server responded "
+                        f"with a status of {expected_status}" not in p]
+        assert problems == [], f"{name}: {problems}"
+
+
+def log_in(page: Any, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+
+
+def test_an_admin_walks_the_admin_area_and_a_manager_is_refused_in_words(
+        served: Listener) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            admin = Watched(browser.new_context(viewport={"width": 1200, "height": 900})
+                            .new_page(), "admin-area")
+            walk_the_admin_area(admin, served.url)
+            manager = Watched(browser.new_context(viewport={"width": 1200, "height": 900})
+                              .new_page(), "admin-area-refused")
+            be_refused(manager, served.url)
+        finally:
+            browser.close()
+
+
+def walk_the_admin_area(watched: Watched, base: str) -> None:
+    page = watched.page
+    log_in(page, base, ADMIN)
+    page.wait_for_url(f"{base}/admin")
+    assert page.inner_text("h1") == "Admin"
+    assert "late" in page.inner_text("#summary-backups")
+    assert "Failing" in page.inner_text("#summary-backups")
+    assert "1 silent" in page.inner_text("#summary-agents")
+    assert "1 failing" in page.inner_text("#summary-probes")
+    watched.seen("home")
+    nav = page.locator("header nav")
+    expectations = {
+        "Backups": ("The last backup failed", "missing from index ix_checks_started_at"),
+        "Agents": ("agent-loc-b", "silent"),
+        "Probes": ("connection refused", "5.2"),
+        "Deliveries": ("Subscribers whose deliveries fail", "Notices that could not be"),
+    }
+    for label, phrases in expectations.items():
+        nav.get_by_role("link", name=label, exact=True).click()
+        page.wait_for_load_state("load")
+        assert page.inner_text("h1") == label
+        main = page.inner_text("main")
+        for phrase in phrases:
+            assert phrase in main, (label, phrase)
+        assert nav.locator("a[aria-current=page]").inner_text() == label
+        watched.seen(label.lower())
+    nav.get_by_role("link", name="Admin home", exact=True).click()  # the way back
+    page.wait_for_url(f"{base}/admin")
+    watched.seen("home-again")
+
+
+def be_refused(watched: Watched, base: str) -> None:
+    page = watched.page
+    log_in(page, base, MANAGER)
+    page.wait_for_url(f"{base}/reports/customers")
+    labels = [t.strip() for t in page.locator("header nav a").all_inner_texts()]
+    assert labels == ["Customers", "Error budgets", "Public status page"]
+    watched.seen("manager-home")
+
+    refused = page.goto(f"{base}/admin/backups")
+    assert refused is not None
+    assert refused.status == 403
+    assert page.inner_text("h1") == "Not for your role"
+    assert f"You are logged in as {MANAGER} (account manager)" in page.inner_text("main")
+    assert "{" not in page.inner_text("body")  # words, not a JSON problem
+    watched.seen("forbidden", expected_status=403)
+    page.get_by_role("link", name="Back to your home page").click()
+    page.wait_for_url(f"{base}/reports/customers")
+    watched.seen("back-home")
+
+    missing = page.goto(f"{base}/admin/no-such-page")
+    assert missing is not None
+    assert missing.status == 404
+    assert page.inner_text("h1") == "Page not found"
+    watched.seen("not-found", expected_status=404)
