@@ -386,3 +386,27 @@ def test_an_open_burn_rate_alert_never_stands_in_for_an_outage_incident(
     outages = [i for i in incidents(ctx) if i.origin == "automatic"]
     assert [(i.root_component, i.title) for i in outages] == [
         ("search", f"search unavailable in {EU}")]
+
+
+def test_a_pass_that_only_follows_an_outage_writes_those_columns_in_a_short_lock(
+        ctx: JobContext, clock: ManualClock, fresh_engine: Engine) -> None:
+    """During an outage almost every pass moves `last_bad_at` and nothing else: on SQLite
+    it is worked out in a read scope, and the write lock then covers one read (has any
+    open incident been edited meanwhile?) and the UPDATE; a pass that adds rows takes the
+    lock for the whole pass, as before. PostgreSQL runs every pass in one transaction."""
+    from tests.support.statements import statements, writes
+
+    set_states(ctx, START, "major_outage", region(EU, "search"))
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    [opened] = incidents(ctx)
+    with statements(fresh_engine) as seen:
+        run_at(ctx, clock, START + timedelta(seconds=2))
+    [incident] = incidents(ctx)
+    assert incident.last_bad_at == START + timedelta(seconds=2)
+    assert len(incident.updates) == len(opened.updates)
+    if fresh_engine.dialect.name != "sqlite":
+        return
+    in_lock = seen[next(i for i, s in enumerate(seen) if s.startswith("BEGIN IMMEDIATE")):]
+    assert [s for s in in_lock if s.lstrip().upper().startswith("SELECT")] == [in_lock[1]]
+    assert writes(in_lock) == ["UPDATE incidents"]
+    assert sum(s.startswith("BEGIN IMMEDIATE") for s in seen) == 1
