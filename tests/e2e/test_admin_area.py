@@ -117,7 +117,8 @@ class Watched:
     `seen` screenshots it and fails on anything collected since the last look."""
 
     def __init__(self, page: Any, journey: str) -> None:
-        self.page, self.journey, self.problems, self.shots = page, journey, [], 0
+        self.page, self.journey, self.shots = page, journey, 0
+        self.problems: list[str] = []
         page.expose_binding("__reportCsp", lambda source, text: self.problems.append(
             f"CSP violation ({text}) on {source['frame'].url}"))
         page.add_init_script(CSP_PROBE)
