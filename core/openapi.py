@@ -80,7 +80,7 @@ class _Schemas:
     def of(self, model: Any, mode: JsonSchemaMode) -> dict[str, Any]:
         if isinstance(model, Mapping):  # LEGACY: a hand-written schema, until converted
             return dict(model)
-        return dict(self.by_model[(model, mode)])
+        return dict(self.resolved(self.by_model[(model, mode)]))
 
     def resolved(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = schema.get("$ref")

@@ -37,8 +37,9 @@ class RequestModel(BaseModel):
     messages: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
-    def where(cls, loc: tuple[int | str, ...]) -> str:
-        """How a refusal names the place of the error: `'field'` or `'list[2].field'`."""
+    def where(cls, loc: tuple[int | str, ...], given: Any = None) -> str:
+        """How a refusal names the place of the error (`'field'`, `'list[2].field'`);
+        `given` is the refused input, for a subclass that names an item by its content."""
         path = ""
         for part in loc:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
@@ -58,7 +59,9 @@ class ResponseModel(BaseModel):
 
 
 def _expected(error: ErrorDetails) -> str:
-    return str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
+    """`a, b, c`: the allowed values as the domain parsers list them."""
+    return str((error.get("ctx") or {}).get("expected", "")).replace("'", "").replace(
+        " or ", ", ")
 
 
 _WORDS: dict[str, Any] = {
@@ -85,7 +88,8 @@ _WORDS: dict[str, Any] = {
     "greater_than": lambda e: f"must be more than {e['ctx']['gt']}",
     "less_than_equal": lambda e: f"must be at most {e['ctx']['le']}",
     "less_than": lambda e: f"must be less than {e['ctx']['lt']}",
-    "string_too_short": lambda e: f"must have at least {e['ctx']['min_length']} characters",
+    "string_too_short": lambda e: ("must not be empty" if e["ctx"]["min_length"] == 1 else
+                                   f"must have at least {e['ctx']['min_length']} characters"),
     "string_too_long": lambda e: f"must have at most {e['ctx']['max_length']} characters",
     "too_short": lambda e: f"must hold at least {e['ctx']['min_length']} items",
     "too_long": lambda e: f"must hold at most {e['ctx']['max_length']} items",
@@ -93,19 +97,20 @@ _WORDS: dict[str, Any] = {
 }
 
 
-def describe(model: type[RequestModel], error: ErrorDetails) -> str:
+def describe(model: type[RequestModel], error: ErrorDetails, given: Any = None) -> str:
     """One pydantic error in Bellwether's words: `'limit' must be at most 1000`."""
     loc = tuple(error["loc"])
     field = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
     if field in model.messages:
         return model.messages[field]
     words = _WORDS.get(error["type"])
-    return f"{model.where(loc)} {words(error) if words else error['msg']}"
+    return f"{model.where(loc, given)} {words(error) if words else error['msg']}"
 
 
-def refusal(model: type[RequestModel], exc: ValidationError) -> BellwetherError:
+def refusal(model: type[RequestModel], exc: ValidationError, given: Any = None,
+            ) -> BellwetherError:
     """The problem a refused input gets: the model's code, the first error in words."""
-    return BellwetherError(describe(model, exc.errors(include_url=False)[0]),
+    return BellwetherError(describe(model, exc.errors(include_url=False)[0], given),
                            code=model.problem_code)
 
 
@@ -124,7 +129,7 @@ def validate_body(model: type[M], body: Mapping[str, Any]) -> M:
     try:
         return model.model_validate_json(json.dumps(body))
     except ValidationError as exc:
-        raise refusal(model, exc) from None
+        raise refusal(model, exc, body) from None
 
 
 def request_body(model: type[M], *, optional: bool = False) -> M:
@@ -138,10 +143,11 @@ def request_body(model: type[M], *, optional: bool = False) -> M:
 def request_query(model: type[M]) -> M:
     """The query string validated by `model` (its `@operation(query=...)`)."""
     _declared("query", model)
+    given = request.args.to_dict()
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(given)
     except ValidationError as exc:
-        raise refusal(model, exc) from None
+        raise refusal(model, exc, given) from None
 
 
 # --- core's own answers -------------------------------------------------------------------

@@ -58,7 +58,7 @@ class IngestIn(RequestModel):
     agent: HeartbeatIn | None = None
 
     @classmethod
-    def where(cls, loc: tuple[int | str, ...]) -> str:
+    def where(cls, loc: tuple[int | str, ...], given: Any = None) -> str:
         """`check 3: 'ok'`: the batch position the agent's log can find."""
         if len(loc) >= 2 and loc[0] == "checks" and isinstance(loc[1], int):
             return f"check {loc[1]}: " + super().where(loc[2:])
