@@ -249,7 +249,7 @@ def _locked_error() -> OperationalError:
         "database is locked"))
 
 
-def _sqlite_begin(gate: WriteGate, conn: Connection) -> None:
+def _sqlite_begin(gate: WriteGate, conn: Connection, label: str = "") -> None:
     """Begin IMMEDIATE (the write lock up front), or deferred and query-only for a read
     scope: a deferred transaction that later writes fails at once under contention
     (busy_timeout is not honoured on a read→write upgrade), so a read scope cannot write."""
@@ -272,7 +272,7 @@ def _sqlite_begin(gate: WriteGate, conn: Connection) -> None:
         _let_go(conn.info)
         raise
     took = time.perf_counter()
-    conn.info["lock_taken"] = (took, (took - asked) * 1000, holder())
+    conn.info["lock_taken"] = (took, (took - asked) * 1000, label + holder())
 
 
 def _let_go(info: dict[Any, Any]) -> None:
@@ -301,14 +301,16 @@ def _sqlite_end(conn: Connection) -> None:
                        waited_ms)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine with the pragmas and pooling each backend needs; connects lazily."""
+def make_engine(url: str, *, pool_size: int = 10, label: str = "") -> Engine:
+    """An engine with the pragmas and pooling each backend needs; connects lazily. On
+    SQLite `label` prefixes its holders' names in `lock_holds` (one file's lock from
+    another's)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=pool_size * 2, max_overflow=pool_size * 4,
                                connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         gate = WriteGate()
-        event.listen(engine, "begin", lambda conn: _sqlite_begin(gate, conn))
+        event.listen(engine, "begin", lambda conn: _sqlite_begin(gate, conn, label))
         event.listen(engine, "commit", _sqlite_end)
         event.listen(engine, "rollback", _sqlite_end)
         event.listen(engine.pool, "checkin", lambda _dbapi, record: _let_go(record.info))
@@ -345,7 +347,7 @@ def commerce_engine(engine: Engine) -> Engine:
     with _commerce_engines_lock:
         own = _commerce_engines.get(engine)
         if own is None:
-            own = make_engine(commerce_database_url(url))
+            own = make_engine(commerce_database_url(url), label="commerce: ")
             _commerce_engines[engine] = own
             event.listen(engine, "engine_disposed", lambda _conn: own.dispose())
         return own
