@@ -285,7 +285,7 @@ def main() -> None:
             f"{args.minutes:g} min, a fault every {args.fault_every:g} min")
         argv = [PYTHON, "-c", WRAPPER, str(args.root), str(log_path), str(holds_path)]
         with Child(argv, env=env) as up:
-            wait_for_port(port, timeout=120)
+            wait_for_port(port, timeout=600)  # a loaded machine starts `up` slowly
             token_file = data_dir / "admin-token"
             deadline = time.perf_counter() + 30
             while not token_file.exists() and time.perf_counter() < deadline:
