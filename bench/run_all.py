@@ -22,7 +22,7 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 #: In the order they run; a missing file (another engineer's, not there yet) is skipped.
 BENCHMARKS = ("runner_throughput", "scheduler_lag", "ingest_rollup", "up_memory",
               "sla_compute", "sla_reports", "status_page", "fanout", "pages_first", "chaos",
-              "soak_up", "idle_up", "detection")
+              "soak_up", "idle_up", "detection", "scale_run")
 #: Scripts in bench/ that are not benchmarks (helpers start with "_").
 NOT_BENCHMARKS = ("run_all", "target_server")
 
