@@ -7,12 +7,14 @@ locks the incident it changes so the incident job and a second engineer wait the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from core.config import Settings
 from status import store
+from status.announce import incident_event
 from status.declared import Declaration, TakeOver, UpdateInput
 from status.incidents import (
     IllegalTransition,
@@ -24,7 +26,8 @@ from status.incidents import (
     raises_impact,
 )
 from status.maintenance import Window, WindowInput, check_not_over_downtime
-from status.models import Incident
+from status.models import Incident, IncidentComponent, IncidentUpdate
+from status.notify import Event
 
 
 def declare(session: Session, declaration: Declaration, author_id: int | None,
@@ -61,10 +64,7 @@ def post_update(session: Session, incident_id: int, update: UpdateInput,
     """Add a public update; `resolved` resolves. More components or a higher impact page
     on-call again (a new trigger revision)."""
     incident = store.get_incident(session, incident_id, for_update=True)
-    check_open(incident.status, "get updates")
-    if incident.origin == Origin.AUTOMATIC and (update.impact or update.components is not None):
-        raise IllegalTransition("the impact and components of an automatic incident follow "
-                                "the measured state; write the text, not the figures")
+    _check_update(incident, update)
     if update.status is IncidentStatus.RESOLVED:
         return resolve(session, incident_id, update.body, author_id, now, settings)
     added = 0
@@ -79,6 +79,88 @@ def post_update(session: Session, incident_id: int, update: UpdateInput,
     if added or escalated:
         store.page(session, incident, "trigger", row.id, settings, now)
     return incident
+
+
+def _check_update(incident: Incident, update: UpdateInput) -> None:
+    check_open(incident.status, "get updates")
+    if incident.origin == Origin.AUTOMATIC and (update.impact or update.components is not None):
+        raise IllegalTransition("the impact and components of an automatic incident follow "
+                                "the measured state; write the text, not the figures")
+
+
+# --- what subscribers would hear (previews: nothing written) -------------------------------
+#
+# The events below are the ones `declare` and `post_update` announce, built by the same
+# functions (`incident_event`, `_replace_components`) on a detached copy of the incident,
+# so a preview never touches the session. The timing sentences follow the rules those
+# actions run: `declare` announces at once (announce_due with no settle), `add_update`
+# with notify announces at once, `close` announces only what subscribers had heard of.
+
+def _detached(incident: Incident) -> Incident:
+    """A copy of the incident, its components and updates, outside any session."""
+    copy = Incident(id=incident.id, title=incident.title, impact=incident.impact,
+                    status=incident.status, origin=incident.origin,
+                    public_message=incident.public_message, opened_at=incident.opened_at,
+                    updated_at=incident.updated_at, resolved_at=incident.resolved_at)
+    copy.components = [IncidentComponent(component=c.component, region=c.region,
+                                         state=c.state, first_affected_at=c.first_affected_at,
+                                         recovered_at=c.recovered_at)
+                       for c in incident.components]
+    copy.updates = [IncidentUpdate(id=u.id, status=u.status, body=u.body,
+                                   created_at=u.created_at, internal=u.internal)
+                    for u in incident.updates]
+    return copy
+
+
+def declaration_event(declaration: Declaration, now: datetime, base_url: str,
+                      ) -> tuple[Event, str]:
+    """The first notice `declare` sends, and when (its link names the new incident)."""
+    shadow = Incident(id=0, title=declaration.title, impact=declaration.impact.value,
+                      status=declaration.status.value, origin=Origin.DECLARED.value,
+                      public_message=declaration.message, opened_at=now, updated_at=now)
+    store.add_components(shadow, ((a.component, a.region, a.state)
+                                  for a in declaration.components), now)
+    first = IncidentUpdate(id=0, status=declaration.status.value, body=declaration.message,
+                           created_at=now)
+    shadow.updates.append(first)
+    event = incident_event(shadow, first, base_url, kind="incident.opened",
+                           body=declaration.message)
+    return (replace(event, link=f"{base_url}/incidents/(its-number)"),
+            "Goes out at once when you declare: a declared incident's first notice is not "
+            "held back (automatic ones wait notice_settle_s to name all they affect).")
+
+
+def update_event(incident: Incident, update: UpdateInput, now: datetime, base_url: str,
+                 interval_s: float) -> tuple[Event, str, bool]:
+    """The notice `post_update` would send for this update, when, and whether it is sent
+    at all (resolving what subscribers never heard of sends nothing)."""
+    _check_update(incident, update)
+    shadow = _detached(incident)
+    if update.impact is not None:
+        shadow.impact = update.impact.value
+    if update.components is not None:
+        _replace_components(shadow, update, now)
+    row = IncidentUpdate(id=max((u.id for u in incident.updates), default=0) + 1,
+                         status=update.status.value, body=update.body, created_at=now)
+    shadow.updates.append(row)
+    if update.status is IncidentStatus.RESOLVED:
+        shadow.resolved_at = now
+    event = incident_event(shadow, row, base_url)
+    if update.status is IncidentStatus.RESOLVED:
+        told = next((u for u in incident.updates if u.id == incident.notified_update_id), None)
+        if incident.notified_at is None:
+            return event, _NOT_TOLD, False
+        if told is not None and told.status == IncidentStatus.RESOLVED:
+            return event, _TOLD_RESOLVED, False
+    batched = (f" The changes the automation measures on this incident are told at most "
+               f"every {interval_s:g} s (notice_interval_s); yours is not held back."
+               if incident.origin == Origin.AUTOMATIC else "")
+    return event, "Goes out at once when you post it." + batched, True
+
+
+_NOT_TOLD = ("Not sent: subscribers were never told of this incident, so its resolution is "
+             "not sent either (the status page shows it).")
+_TOLD_RESOLVED = "Not sent: subscribers were last told it is resolved, which is true again."
 
 
 def acknowledge(session: Session, incident_id: int, author_id: int | None, now: datetime,

@@ -191,18 +191,102 @@ def template_named(key: str | None) -> IncidentTemplate | None:
     return next((t for t in TEMPLATES if t.key == key), None)
 
 
+#: Live states a support engineer is shown preselected: what is failing now.
+FAILING = ("degraded_performance", "partial_outage", "major_outage")
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTemplate:
+    """Words a support engineer starts an update from (status and text; the impact only
+    where the template implies one). Every field stays editable.
+
+    >>> update_template_named("monitoring").status
+    <IncidentStatus.MONITORING: 'monitoring'>
+    """
+
+    key: str
+    name: str
+    status: IncidentStatus
+    body: str
+    impact: Impact | None = None
+
+
+UPDATE_TEMPLATES = (
+    UpdateTemplate("still-investigating", "Still investigating", IncidentStatus.INVESTIGATING,
+                   "We are still investigating and will post another update within 30 "
+                   "minutes."),
+    UpdateTemplate("identified", "Cause identified", IncidentStatus.IDENTIFIED,
+                   "We have identified the cause and are working on a fix."),
+    UpdateTemplate("monitoring", "Fix applied, monitoring", IncidentStatus.MONITORING,
+                   "A fix has been applied and we are watching the results."),
+    UpdateTemplate("resolved", "Resolved", IncidentStatus.RESOLVED,
+                   "This incident is resolved; every affected service works normally again."),
+)
+
+
+def update_template_named(key: str | None) -> UpdateTemplate | None:
+    """The built-in update template with this key, or None."""
+    return next((t for t in UPDATE_TEMPLATES if t.key == key), None)
+
+
+Pair = tuple[str, str]
+
+
 def picked_components(form: Mapping[str, str], names: Collection[str],
-                      regions: Collection[str]) -> list[dict[str, str]]:
-    """The web form's picker as the API's `components` list: `region-<region>` puts every
-    component of the region at one state, `state-<component>-<region>` overrides it for one
-    component (NOT_AFFECTED leaves it out). States are not checked here: parse_declaration
-    refuses bad ones in the API's words."""
+                      regions: Collection[str], tiers: Mapping[str, int] | None = None,
+                      ) -> list[dict[str, str]]:
+    """The web forms' picker as the API's `components` list: `region-<region>` puts every
+    component of the region at one state, `tier<N>-<region>` every component of tier N
+    there (over the region's), `state-<component>-<region>` one component (over both;
+    NOT_AFFECTED leaves it out). States are not checked here: the parsers refuse bad ones in
+    the API's words.
+
+    >>> picked_components({"region-eu": "partial_outage", "tier2-eu": "not_affected",
+    ...                    "state-a-eu": "major_outage"}, ["a", "b", "c"], ["eu"], {"c": 2})
+    [{'component': 'a', 'region': 'eu', 'state': 'major_outage'}, \
+{'component': 'b', 'region': 'eu', 'state': 'partial_outage'}]
+    """
     chosen = []
     for region in regions:
         whole = form.get(f"region-{region}", "")
         for name in names:
+            tier = form.get(f"tier{(tiers or {}).get(name, 1)}-{region}", "")
             override = form.get(f"state-{name}-{region}", "")
-            state = whole if override == "" else override
+            state = override or tier or whole
             if state and state != NOT_AFFECTED:
                 chosen.append({"component": name, "region": region, "state": state})
     return chosen
+
+
+def preselected(listed: Mapping[Pair, str], live: Mapping[Pair, str]) -> dict[Pair, str]:
+    """What a picker starts from: the incident's components at their states, and every
+    (component, region) failing live at its live state (the measurement wins there).
+
+    >>> preselected({("a", "eu"): "partial_outage"},
+    ...             {("a", "eu"): "major_outage", ("b", "eu"): "operational"})
+    {('a', 'eu'): 'major_outage'}
+    """
+    chosen = {pair: state for pair, state in listed.items() if state in FAILING}
+    chosen.update({pair: state for pair, state in live.items() if state in FAILING})
+    return chosen
+
+
+def picker_fields(selected: Mapping[Pair, str], names: Collection[str],
+                  regions: Collection[str]) -> dict[str, str]:
+    """The picker's fields that show `selected`: a region whose every component is at one
+    state is chosen whole; otherwise each selected component is chosen on its own.
+
+    >>> picker_fields({("a", "eu"): "major_outage", ("b", "eu"): "major_outage",
+    ...                ("a", "us"): "degraded_performance"}, ["a", "b"], ["eu", "us"])
+    {'region-eu': 'major_outage', 'state-a-us': 'degraded_performance'}
+    """
+    fields: dict[str, str] = {}
+    for region in regions:
+        states = {selected.get((name, region)) for name in names}
+        if len(states) == 1 and None not in states:
+            fields[f"region-{region}"] = str(states.pop())
+            continue
+        for name in names:
+            if (name, region) in selected:
+                fields[f"state-{name}-{region}"] = selected[(name, region)]
+    return fields
