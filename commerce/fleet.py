@@ -35,7 +35,13 @@ from commerce.proxy import RegionRouter
 from commerce.zone import ZoneCache, ZoneContext, create_zone_app
 from core.clock import Clock
 from core.config import Settings
-from core.db import SessionFactory, read_scope, session_scope
+from core.db import (
+    JOB_BUSY_TIMEOUT_MS,
+    SessionFactory,
+    is_lock_timeout,
+    read_scope,
+    session_scope,
+)
 from core.servers import Listener
 from core.signals import Look
 
@@ -239,7 +245,12 @@ class Fleet:
                 try:
                     if self._work():
                         look.found_work()
-                except Exception:  # a loop that dies silently would freeze the fleet
-                    log.exception("commerce worker step failed; retrying")
+                except Exception as exc:  # a loop that dies silently would freeze the fleet
+                    if not is_lock_timeout(exc):
+                        log.exception("commerce worker step failed; retrying")
+                    else:  # busy, not broken: the messages and imports wait for the next pass
+                        log.warning("commerce worker skipped a pass: the commerce database's "
+                                    "write lock stayed busy for %d s; retrying",
+                                    JOB_BUSY_TIMEOUT_MS // 1000)
             seen = store.WORK_ARRIVED.wait(seen, WORKER_INTERVAL_S)
 

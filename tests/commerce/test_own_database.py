@@ -3,15 +3,25 @@ messages, faults) never wait for Bellwether's write lock; on PostgreSQL one data
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, select
 
 from commerce import store
+from commerce.fleet import Fleet
 from commerce.models import Project
-from core.db import commerce_database_url, commerce_engine, make_session_factory, read_scope
+from core.db import (
+    _locked_error,
+    commerce_database_url,
+    commerce_engine,
+    make_session_factory,
+    read_scope,
+)
 from core.models import User
+from tests.support.waiting import wait_until
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -53,3 +63,24 @@ def test_commerce_writes_while_bellwethers_write_lock_is_held(engine: Engine) ->
                             (key,)).fetchone() == (0,)
     finally:
         main.close()
+
+
+def test_a_busy_commerce_lock_is_a_warning_in_the_log_not_a_locked_traceback(
+        fleet: Fleet, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The commerce worker logged SQLite's "database is locked" with a traceback when its
+    10 s wait for the commerce file's lock ran out (the 1-hour soak on a loaded machine);
+    it is busy, not broken: a warning, and the next pass retries."""
+    passes: list[int] = []
+
+    def busy() -> int:
+        passes.append(1)
+        raise _locked_error()
+
+    caplog.set_level(logging.WARNING, logger="commerce.fleet")
+    monkeypatch.setattr(fleet, "_work", busy)
+    store.WORK_ARRIVED.fire()
+    wait_until(lambda: any("skipped a pass" in r.getMessage() for r in caplog.records),
+               message="the worker's warning")
+    assert passes
+    assert not any("database is locked" in r.getMessage() or r.exc_info
+                   for r in caplog.records if r.name == "commerce.fleet")
