@@ -61,6 +61,20 @@ def day_summaries(session: Session, component: str, region: str, first_day: int,
             for day, minutes, down, single, maintenance, no_data in rows}
 
 
+def notable_day_counts(session: Session, day: int) -> list[tuple[str, str, int, int, int, int]]:
+    """Every pair's notable minutes of one day (`minute // 1440`): (component, region, down,
+    single-location, maintenance, no data), in order. What a day's bar shows beside its
+    passing minutes, so a reader can tell when the bar changed without recounting."""
+    rows = session.execute(
+        select(ComponentDay.component, ComponentDay.region, ComponentDay.down_minutes,
+               ComponentDay.single_location_minutes, ComponentDay.maintenance_minutes,
+               ComponentDay.no_data_minutes)
+        .where(ComponentDay.day == day)
+        .order_by(ComponentDay.component, ComponentDay.region))
+    return [(component, region, down, single, maintenance, no_data)
+            for component, region, down, single, maintenance, no_data in rows]
+
+
 def verdicts_from_rollups(session: Session, component: str, region: str, first_minute: int,
                           last_minute: int) -> MinuteVerdicts:
     """Every rollup of a (component, region) in [first, last]: its verdict and locations.

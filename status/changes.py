@@ -1,8 +1,10 @@
 """What the public site says can only change when one of its sources changes: a live state
-(or its reason), an incident, its updates or components, or a maintenance window. `marker`
-reads a few aggregates of those (index lookups and small scans, no rendering), so the
-publish job renders only when the marker moved, or once a minute for the time-driven parts
-(today's bar, the latency charts, "generated at", a window starting or ending).
+(or its reason), an incident, its updates or components, a maintenance window (edited, or
+starting or ending as time passes), today's day summary (its down, single-location,
+maintenance and no-data minutes) or the date. `marker` reads a few aggregates of those
+(index lookups and small scans, no rendering), so the publish job renders only when the
+marker moved, or every few minutes for what moves with time alone (the latency charts,
+"generated at", the uptime figures' passing minutes).
 
 A version read rather than a signal: it works the same in one `bellwether up` and between
 the processes of the scale-out layout, on SQLite and PostgreSQL, and a missed signal can
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from probes import rollup_reads
 from probes import store as probes_store
 from status.models import (
     Incident,
@@ -26,14 +30,20 @@ from status.models import (
     MaintenanceScope,
 )
 
+#: Minutes in a UTC day, as the day summaries count days (`minute // 1440`).
+DAY_MINUTES = 1440
+
 
 def _digest(rows: object) -> str:
     return hashlib.blake2b(repr(rows).encode(), digest_size=12).hexdigest()
 
 
-def marker(session: Session) -> tuple[Hashable, ...]:
+def marker(session: Session, now: datetime) -> tuple[Hashable, ...]:
     """A value that changes whenever anything the public site shows from the database
-    changes (beside the passing of time)."""
+    changes, and when a maintenance window starts or ends or a new day begins.
+
+    Today's day summary counts only its notable minutes: its count of minutes grows every
+    minute, and a render every minute for that alone is what this marker avoids."""
     incidents = session.execute(
         select(func.count(Incident.id), func.max(Incident.updated_at),
                func.max(Incident.resolved_at), func.max(Incident.reopened_at))).one()
@@ -50,5 +60,9 @@ def marker(session: Session) -> tuple[Hashable, ...]:
     scopes = session.execute(
         select(MaintenanceScope.maintenance_id, MaintenanceScope.component,
                MaintenanceScope.region).order_by(MaintenanceScope.id)).all()
+    # A window's shown status follows the clock (scheduled, in progress, completed).
+    passed = sum((row.starts_at <= now) + (row.ends_at <= now) for row in windows)
+    today = int(now.timestamp()) // 60 // DAY_MINUTES
     return (probes_store.state_marker(session), tuple(incidents), tuple(updates),
-            tuple(touched), _digest((windows, scopes)))
+            tuple(touched), _digest((windows, scopes)), passed, today,
+            _digest(rollup_reads.notable_day_counts(session, today)))

@@ -80,6 +80,23 @@ def gzip_copy(content: bytes) -> bytes | None:
     return packed if len(packed) < len(content) else None
 
 
+Identity = tuple[int, int, int]  # inode, mtime (ns), size
+#: What this process last wrote or found at each path it published: the identity of the
+#: file and of its .gz (None: absent) then, and a digest of the content. While both still
+#: have those identities the pair is known to hold that content, without reading either
+#: (a publish read every file back and decompressed every .gz, plotly.js's 4.8 MB too).
+#: A file replaced by anyone else has a new inode or mtime, so the memo cannot lie.
+_verified: dict[Path, tuple[Identity | None, Identity | None, bytes]] = {}
+
+
+def _identity(path: Path) -> Identity | None:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
+
+
 def write_document(path: Path, content: bytes) -> bool:
     """Write `path` and its gzip copy unless both already hold `content`; True if written.
 
@@ -88,19 +105,31 @@ def write_document(path: Path, content: bytes) -> bool:
        decompress to the file; status.static_site then answers the file's own bytes.
     2. A file already holding `content` keeps its mtime, so its ETag and Last-Modified (and
        a 304 for browsers holding it) survive a publish that changed other files.
+    3. A pair this process wrote or checked, still as it left it, is not read again.
     """
-    written = path.suffix in COMPRESSED and _write_gzip_copy(
-        path.with_name(path.name + GZIP_SUFFIX), content)
-    if not (path.exists() and path.read_bytes() == content):
+    packed_path = path.with_name(path.name + GZIP_SUFFIX) if path.suffix in COMPRESSED \
+        else None
+    digest = hashlib.blake2b(content, digest_size=16).digest()
+    known = _verified.get(path)
+    as_left = known is not None and known[0] is not None and known[0] == _identity(path) \
+        and known[1] == (_identity(packed_path) if packed_path else None)
+    if as_left and known is not None and known[2] == digest:
+        return False
+    # As left, the pair holds other content: write both without reading either back.
+    written = packed_path is not None and _write_gzip_copy(packed_path, content,
+                                                           check=not as_left)
+    if as_left or not (path.exists() and path.read_bytes() == content):
         write_atomically(path, content)
         written = True
+    _verified[path] = (_identity(path),
+                       _identity(packed_path) if packed_path else None, digest)
     return written
 
 
-def _write_gzip_copy(packed_path: Path, content: bytes) -> bool:
+def _write_gzip_copy(packed_path: Path, content: bytes, check: bool = True) -> bool:
     """Make `packed_path` hold `content` compressed, or be absent when that is no smaller;
-    True if it had to change."""
-    if packed_path.exists() and _decompresses_to(packed_path, content):
+    True if it had to change. `check=False`: it is known not to hold it (not read)."""
+    if check and packed_path.exists() and _decompresses_to(packed_path, content):
         return False
     packed = gzip_copy(content)
     if packed is not None:

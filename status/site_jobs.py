@@ -1,5 +1,5 @@
 """Keeping the static copy of the public site fresh: the `status.publish` job, which renders
-only when what the site shows changed (`status.changes.marker`) or a minute passed."""
+only when what the site shows changed (`status.changes.marker`) or `REFRESH` passed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from core.scheduler import Job, JobContext
 from status import changes
 from status.site import Site, public_dir
 
-#: Republish at least this often even when nothing changed, so "generated at" stays honest.
-REFRESH = timedelta(minutes=1)
+#: Republish at least this often even when nothing changed, for what moves with time alone:
+#: the latency charts (on a 5-minute axis), "generated at", the uptime figures' passing
+#: minutes. It was a minute: a whole render (every page, 90 days of bars, every .gz) each
+#: minute was the second largest idle cost of `up` (docs/benchmarks.md).
+REFRESH = timedelta(minutes=5)
 
 
 def publish_site(ctx: JobContext) -> int:
@@ -32,7 +35,7 @@ def publish_site(ctx: JobContext) -> int:
     with read_scope(ctx.session_factory) as session:
         if not try_singleton(session, "status.publish"):
             return 0
-        seen = changes.marker(session)
+        seen = changes.marker(session, now)
         if not force and seen == ctx.parts.get("published_sources"):
             return 0
         result = site.publish(session, now, out_dir, ctx.parts.get("published_mark"), force)
