@@ -34,7 +34,7 @@ class ProjectIn(RequestModel):
 
     problem_code: ClassVar[str] = "invalid_input"
     messages: ClassVar[dict[str, str]] = {
-        "key": "'key' must be lower-case letters, digits and dashes (at most 64)"}
+        "key": "must be lower-case letters, digits and dashes (at most 64)"}
 
     region: Annotated[str, Field(min_length=1, max_length=100)]
     key: Annotated[str, Field(pattern=r"^[a-z0-9-]*[a-z0-9][a-z0-9-]*$", max_length=64)]

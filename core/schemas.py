@@ -33,8 +33,10 @@ class RequestModel(BaseModel):
 
     #: The problem body's `error` when this model refuses the input.
     problem_code: ClassVar[str] = "bad_request"
-    #: A field's own refusal text, where the API has said it in its own words before.
+    #: A field's own refusal words (`must be ...`), where the API has said it so before.
     messages: ClassVar[Mapping[str, str]] = {}
+    #: Whether a refused choice is quoted back (`must be one of a, b, not 'c'`).
+    echo_choice: ClassVar[bool] = False
 
     @classmethod
     def where(cls, loc: tuple[int | str, ...], given: Any = None) -> str:
@@ -44,6 +46,11 @@ class RequestModel(BaseModel):
         for part in loc:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
         return f"'{path}'" if path else "the body"
+
+    @classmethod
+    def refusal_text(cls, error: ErrorDetails, given: Any) -> str | None:
+        """The whole refusal for an error only this model words (None: the usual words)."""
+        return None
 
 
 class QueryModel(RequestModel):
@@ -99,12 +106,16 @@ _WORDS: dict[str, Any] = {
 
 def describe(model: type[RequestModel], error: ErrorDetails, given: Any = None) -> str:
     """One pydantic error in Bellwether's words: `'limit' must be at most 1000`."""
+    special = model.refusal_text(error, given)
+    if special is not None:
+        return special
     loc = tuple(error["loc"])
     field = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
-    if field in model.messages:
-        return model.messages[field]
     words = _WORDS.get(error["type"])
-    return f"{model.where(loc, given)} {words(error) if words else error['msg']}"
+    said = model.messages.get(field) or (words(error) if words else error["msg"])
+    if model.echo_choice and error["type"] in ("literal_error", "enum"):
+        said += f", not {error['input']!r}"
+    return f"{model.where(loc, given)} {said}"
 
 
 def refusal(model: type[RequestModel], exc: ValidationError, given: Any = None,

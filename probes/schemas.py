@@ -73,7 +73,7 @@ class ProbeIn(RequestModel):
     AAAA, CNAME, MX, NS or TXT, any case)."""
 
     problem_code: ClassVar[str] = "invalid_probe"
-    messages: ClassVar[dict[str, str]] = {"kind": "'kind' must be http, tcp, tls, dns or icmp"}
+    messages: ClassVar[dict[str, str]] = {"kind": "must be http, tcp, tls, dns or icmp"}
 
     component: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,119}$")]
     region: Annotated[str, Field(min_length=1)]

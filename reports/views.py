@@ -33,12 +33,13 @@ from core.errors import BellwetherError, NotFound
 from core.login import WebUser, current_user, require_user
 from core.models import Role
 from core.openapi import operation
+from core.schemas import request_body, request_query
 from core.web import current_runtime, json_body, request_session, require_role
+from reports import schemas as api
 from reports import store
 from reports.budgets import BudgetStatus, budget_statuses
 from reports.charts import burn_down_figure, daily_uptime_figure
 from reports.customers import (
-    SCHEMA,
     CustomerInput,
     customer_json,
     form_body,
@@ -57,7 +58,6 @@ from status.burn import burning_pairs
 
 bp = Blueprint("reports", __name__)
 FORMATS = ("json", "csv", "pdf")
-CUSTOMER_ANSWER = {"type": "object", "properties": {"id": {"type": "integer"}}}
 
 
 def _caller() -> tuple[Role, int]:
@@ -85,7 +85,7 @@ def _report(customer_id: int, month: str) -> CustomerReport:
 
 
 def _wanted_format(default: str) -> str:
-    """The `format` query parameter, checked before any work is done."""
+    """The page's `format` query parameter, checked before any work is done."""
     wanted = request.args.get("format", default)
     if wanted not in FORMATS:
         raise BellwetherError(f"'format' must be one of {', '.join(FORMATS)}, not {wanted!r}",
@@ -123,7 +123,7 @@ def _export(report: CustomerReport, wanted: str) -> Any:
 
 
 @bp.get("/api/v1/customers")
-@operation(responses={200: {"type": "object"}}, tags=("customers",))
+@operation(responses={200: api.Customers}, tags=("customers",))
 @require_role(Role.ACCOUNT_MANAGER)
 def list_customers() -> Any:
     """Customers: every one for admins, their own for account managers."""
@@ -132,17 +132,18 @@ def list_customers() -> Any:
 
 
 @bp.post("/api/v1/customers")
-@operation(body=SCHEMA, responses={201: CUSTOMER_ANSWER}, tags=("customers",))
+@operation(body=api.CustomerIn, responses={201: api.CustomerOut}, tags=("customers",))
 @require_role(Role.ACCOUNT_MANAGER)
 def create_customer() -> Any:
     """Create a customer with its projects (admins name any account manager; an account
     manager's new customer is theirs). Projects must exist in their region's commerce set."""
+    request_body(api.CustomerIn)
     customer = _save(parse_customer(json_body(), current_runtime().settings.regions))
     return jsonify(customer_json(customer)), 201
 
 
 @bp.get("/api/v1/customers/<int:customer_id>")
-@operation(responses={200: CUSTOMER_ANSWER}, tags=("customers",))
+@operation(responses={200: api.CustomerOut}, tags=("customers",))
 @require_role(Role.ACCOUNT_MANAGER)
 def get_customer(customer_id: int) -> Any:
     """One customer (admins: any; account managers: their own)."""
@@ -150,16 +151,17 @@ def get_customer(customer_id: int) -> Any:
 
 
 @bp.put("/api/v1/customers/<int:customer_id>")
-@operation(body=SCHEMA, responses={200: CUSTOMER_ANSWER}, tags=("customers",))
+@operation(body=api.CustomerIn, responses={200: api.CustomerOut}, tags=("customers",))
 @require_role(Role.ACCOUNT_MANAGER)
 def replace_customer(customer_id: int) -> Any:
     """Replace a customer's fields and projects (admins: any; account managers: their own)."""
+    request_body(api.CustomerIn)
     data = parse_customer(json_body(), current_runtime().settings.regions)
     return jsonify(customer_json(_save(data, _visible_customer(customer_id))))
 
 
 @bp.delete("/api/v1/customers/<int:customer_id>")
-@operation(tags=("customers",))
+@operation(responses={200: api.CustomerDeleted}, tags=("customers",))
 @require_role(Role.ACCOUNT_MANAGER)
 def delete_customer(customer_id: int) -> Any:
     """Delete a customer and its projects (admins: any; account managers: their own)."""
@@ -170,12 +172,11 @@ def delete_customer(customer_id: int) -> Any:
 
 
 @bp.get("/api/v1/customers/<int:customer_id>/reports/<month>")
-@operation(query={"format": {"type": "string", "enum": list(FORMATS), "default": "json"}},
-           responses={200: {"type": "object"}}, tags=("reports",))
+@operation(query=api.ReportQuery, responses={200: api.MonthlyReport}, tags=("reports",))
 @require_role(Role.ACCOUNT_MANAGER)
 def get_report(customer_id: int, month: str) -> Any:
     """A customer's monthly SLA report (month YYYY-MM) as JSON, CSV or PDF."""
-    wanted = _wanted_format("json")
+    wanted = request_query(api.ReportQuery).format
     return _export(_report(customer_id, month), wanted)
 
 
@@ -336,9 +337,7 @@ def _budget_json(status: BudgetStatus) -> dict[str, Any]:
 
 
 @bp.get("/api/v1/budgets")
-@operation(query={"plan": {"type": "string", "enum": list(PLANS)},
-                  "region": {"type": "string"}}, responses={200: {"type": "object"}},
-           tags=("reports",))
+@operation(query=api.BudgetsQuery, responses={200: api.Budgets}, tags=("reports",))
 @require_role(Role.SUPPORT)
 def budgets() -> Any:
     """The error budget left over the last 30 days per (component, region), with burn rates.
@@ -347,10 +346,10 @@ def budgets() -> Any:
     there (premium or standard).
     """
     runtime = current_runtime()
-    plan_name = request.args.get("plan")
-    plan = plan_named(plan_name) if plan_name is not None else None
+    query = request_query(api.BudgetsQuery)
+    plan = plan_named(query.plan) if query.plan is not None else None
     regions = runtime.settings.regions
-    region = request.args.get("region")
+    region = query.region
     if region is not None:
         if region not in regions:
             raise NotFound(f"unknown region {region!r} (known: {', '.join(regions)})")
