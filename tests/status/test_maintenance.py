@@ -6,8 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sla.model import MaintenanceWindow
+from sla.catalog import STANDARD
+from sla.maintenance import maintenance_minutes
+from sla.model import MaintenanceWindow, MinuteVerdict, SlaLine
+from sla.period import month_period
+from sla.report import month_line
 from status.maintenance import (
     Booked,
     InvalidMaintenance,
@@ -189,3 +195,30 @@ def test_an_ongoing_span_counts_up_to_the_minute_in_progress() -> None:
         check_not_over_downtime(starting, spans, START)
     check_not_over_downtime(WindowInput("Fix", "", START + timedelta(minutes=2),
                                         START + HOUR, (), (AU,), "urgent"), spans, START)
+
+
+@settings(max_examples=60, deadline=None)
+@given(offset=st.integers(0, 44_000), length=st.integers(1, 600),
+       down=st.sets(st.integers(0, 44_639), max_size=80))
+def test_property_a_short_notice_window_leaves_every_sla_figure_as_without_it(
+        offset: int, length: int, down: set[int]) -> None:
+    """Whatever the month's down minutes and wherever the window lies: with a short-notice
+    reason the line equals the line without any window (its down minutes are downtime);
+    announced in time, the minutes under it are maintenance and none of them downtime."""
+    period = month_period("2026-10")
+    start = period.start + timedelta(minutes=offset)
+    planned = Window(1, "Work", "", start, start + timedelta(minutes=length),
+                     (("orders", EU),))
+    short = Window(1, "Work", "", planned.start, planned.end, planned.scopes, None, "urgent")
+    verdicts = {period.first_minute + m: MinuteVerdict.DOWN for m in down}
+
+    def line(w: Window | None) -> SlaLine:
+        windows = to_sla_windows(w) if w is not None else []
+        return month_line("orders", EU, period, verdicts,
+                          maintenance_minutes(windows, "orders", EU, period), STANDARD)
+
+    assert line(short) == line(None)
+    assert line(short).downtime_minutes == len(down)
+    under = {m for m in down if offset <= m < offset + length}
+    assert line(planned).maintenance_minutes == min(length, period.minutes - offset)
+    assert line(planned).downtime_minutes == len(down) - len(under)
