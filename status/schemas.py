@@ -183,3 +183,36 @@ class Windows(ResponseModel):
     """Maintenance windows that are not over yet, soonest first."""
 
     maintenance: list[WindowOut]
+
+
+# --- subscribing --------------------------------------------------------------------------
+
+class SubscribeIn(RequestModel):
+    """Subscribe by email, Apprise channel URL or webhook to some regions (and components)."""
+
+    problem_code: ClassVar[str] = "invalid_subscription"
+    messages: ClassVar[dict[str, str]] = {
+        "kind": "must be apprise (a channel URL), email or webhook"}
+
+    kind: Literal["apprise", "email", "webhook"]
+    address: str
+    regions: list[str]
+    components: list[str] = Field(default_factory=list)
+
+
+class Subscribed(ResponseModel):
+    """The subscription; a webhook's signing secret is shown here once."""
+
+    id: int
+    kind: Literal["apprise", "email", "webhook"]
+    address: str
+    status: Literal["active", "pending_confirmation"]
+    secret: str | None
+    regions: list[str]
+    components: list[str]
+
+
+class Unsubscribed(ResponseModel):
+    """The address that was unsubscribed."""
+
+    unsubscribed: str

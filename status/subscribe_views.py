@@ -17,7 +17,9 @@ from commerce.catalog import SERVICES
 from core.errors import BellwetherError
 from core.openapi import operation
 from core.ratelimit import SlidingWindowLimiter
-from core.web import current_runtime, json_body, request_session
+from core.schemas import request_body
+from core.web import current_runtime, request_session
+from status import schemas as api
 from status import subscribers_store
 from status.announce import links_for
 from status.notify import channel_confirmation_notice, confirmation_notice
@@ -35,10 +37,6 @@ from status.subscriptions import (
 )
 
 bp = Blueprint("subscribe", __name__)
-SUBSCRIBE_BODY = {"type": "object", "required": ["kind", "address", "regions"], "properties": {
-    "kind": {"type": "string", "enum": list(KINDS)}, "address": {"type": "string"},
-    "regions": {"type": "array", "items": {"type": "string"}},
-    "components": {"type": "array", "items": {"type": "string"}}}}
 
 
 class TooManyRequests(BellwetherError):
@@ -176,18 +174,13 @@ def subscribe_post() -> Response:
 
 
 @bp.post("/api/v1/subscribers")
-@operation(public=True, body=SUBSCRIBE_BODY, responses={201: {"type": "object"}},
+@operation(public=True, body=api.SubscribeIn, responses={201: api.Subscribed},
            tags=("subscriptions",))
 def subscribe_api() -> Any:
     """Subscribe by email or channel (`apprise`, an Apprise URL: a confirmation link is sent
     through it) or webhook (the secret is shown once)."""
-    body = json_body()
-    regions, components = body.get("regions", []), body.get("components", [])
-    if not isinstance(regions, list) or not isinstance(components, list) \
-            or not all(isinstance(x, str) for x in [*regions, *components]):
-        raise InvalidSubscription("'regions' and 'components' must be lists of names")
-    result = _subscribe(str(body.get("kind", "")), str(body.get("address", "")), regions,
-                        components)
+    body = request_body(api.SubscribeIn)
+    result = _subscribe(body.kind, body.address, body.regions, body.components)
     return jsonify(result), 201
 
 
@@ -256,7 +249,7 @@ def unsubscribe_form(token: str) -> Response:
 
 
 @bp.post("/api/v1/subscribers/unsubscribe/<token>")
-@operation(public=True, tags=("subscriptions",))
+@operation(public=True, responses={200: api.Unsubscribed}, tags=("subscriptions",))
 def unsubscribe_one_click(token: str) -> Any:
     """One-click unsubscribe (RFC 8058: List-Unsubscribe-Post); the token is the credential."""
     return jsonify({"unsubscribed": _unsubscribe(token)})
