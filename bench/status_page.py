@@ -2,7 +2,9 @@
 against a Flask hello-world ceiling.
 
 Run: `.venv/bin/python bench/status_page.py [--seconds 10] [--rounds 3] [--connections 64]
-[--threads 2] [--web-threads N] [--no-what-if] [--profile]`.
+[--threads 2] [--web-threads N] [--no-what-if] [--profile] [--set BELLWETHER_X=VALUE]`.
+Targets (issue 15): the overview and the summary at ≥ 1.0 × the hello-world ceiling of the
+same run, p99 < 50 ms, while `up` probes every 5 s.
 
 Servers, each in its own process, all started before measuring:
 
@@ -22,7 +24,8 @@ Servers, each in its own process, all started before measuring:
 * what-if (`--no-what-if` skips it): `alone`, the same web app (`create_app`) on the same
   Listener reading the same static copy, with every other server paused, `up` included.
 
-The region page and the summary are measured twice on each server: as wrk asks by default
+The overview (the front page, `/`), the region page and the summary are measured twice on
+each server: as wrk asks by default
 (no Accept-Encoding: the identity bytes) and with `-H "Accept-Encoding: gzip, deflate, br,
 zstd"` (what Chromium sends; the static copy then answers the gzip copy published beside the
 file). The hello-world ceiling is the same for both (it has nothing to compress).
@@ -80,11 +83,17 @@ from bench._status_common import WrkRun, find_py_spy, record_pid, run_wrk, summa
 from core.config import load_settings
 
 REGION = "europe-west1.gcp"
-PAGE, SUMMARY, STATIC = f"/regions/{REGION}/", "/api/v2/summary.json", "/static/status.css"
+OVERVIEW, PAGE = "/", f"/regions/{REGION}/"
+SUMMARY, STATIC = "/api/v2/summary.json", "/static/status.css"
+#: The documents measured on every server, by row name: the overview (the front page), a
+#: region's page and the Statuspage summary.
+DOCUMENTS = (("overview", OVERVIEW), ("page", PAGE), ("summary", SUMMARY))
+#: The rows held to the targets (issue 15: the overview and the summary, probes at 5 s).
+TARGET_DOCUMENTS = ("overview", "summary")
 #: What Chromium sends; any browser's value takes gzip.
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"
 GZIP_HEADERS = (f"Accept-Encoding: {BROWSER_ENCODINGS}",)
-TARGET_RATIO = 0.80
+TARGET_RATIO = 1.0
 TARGET_P99_MS = 50.0
 #: Loopback only: never through a proxy the environment may name.
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -267,11 +276,12 @@ def stored_checks(data_dir: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM probe_checks").fetchone()[0])
 
 
-def up_env(data_dir: Path, port: int, interval: int, threads: int) -> dict[str, str]:
+def up_env(data_dir: Path, port: int, interval: int, threads: int,
+           extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
     env.update(BELLWETHER_DATA_DIR=str(data_dir), BELLWETHER_HTTP_PORT=str(port),
                BELLWETHER_PROBE_INTERVAL_S=str(interval),
-               BELLWETHER_SERVER_THREADS=str(threads))
+               BELLWETHER_SERVER_THREADS=str(threads), **(extra or {}))
     return env
 
 
@@ -284,7 +294,7 @@ def plan(servers: dict[str, Server], what_if: bool) -> list[Row]:
     for prefix, server in (("", "up"), ("web ", "web"), ("alone ", "alone")):
         if server == "alone" and not what_if:
             continue
-        for name, path in (("page", PAGE), ("summary", SUMMARY)):
+        for name, path in DOCUMENTS:
             rows += [(f"{prefix}{name}", server, path, ()),
                      (f"{prefix}{name} gzip", server, path, GZIP_HEADERS)]
         if server == "up":
@@ -296,9 +306,9 @@ _SERVERS = {"": "up", "web ": "`bellwether web` beside up (probes running)",
             "alone ": "what-if: web app alone, up paused,"}
 LABELS = {"hello": "hello-world `/` (Listener, ceiling)", "static": f"up `{STATIC}`"} | {
     f"{prefix}{name}{gz}": f"{server} `{path}`{' gzip' if gz else ''}"
-    for prefix, server in _SERVERS.items() for name, path in (("page", PAGE), ("summary", SUMMARY))
+    for prefix, server in _SERVERS.items() for name, path in DOCUMENTS
     for gz in ("", " gzip")}
-TARGETED = tuple(f"{prefix}{name}{gz}" for prefix in ("", "web ") for name in ("page", "summary")
+TARGETED = tuple(f"{prefix}{name}{gz}" for prefix in ("", "web ") for name in TARGET_DOCUMENTS
                  for gz in ("", " gzip"))
 
 
@@ -312,15 +322,18 @@ def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | Non
     with tempfile.TemporaryDirectory(prefix="bw-bench-status-") as tmp, \
             contextlib.ExitStack() as running:
         data_dir = Path(tmp)
-        env = up_env(data_dir, port, args.interval, threads)
+        env = up_env(data_dir, port, args.interval, threads,
+                     dict(item.split("=", 1) for item in args.set))
         say(f"bellwether up: port {port}, data dir {data_dir}, probe interval {args.interval} s;"
-            f" web server threads {threads}")
+            f" web server threads {threads}; {' '.join(args.set) or 'no other settings'}")
         launched = time.perf_counter()
         up = Child([PYTHON, str(ROOT / "app.py"), "up"], env=env, cpu=server_cpu)
         running.callback(up.stop, 60)
-        wait_for_port(port, timeout=120)
+        # On a loaded machine (load average 60-300 here) start-up and the first publish
+        # took minutes.
+        wait_for_port(port, timeout=600)
         facts["port_s"] = time.perf_counter() - launched
-        facts["static_s"] = wait_for_static_copy(f"http://{HOST}:{port}", data_dir, up, 120)
+        facts["static_s"] = wait_for_static_copy(f"http://{HOST}:{port}", data_dir, up, 600)
         servers = {"up": Server("up", up, f"http://{HOST}:{port}")}
         others = [("hello", "hello"), ("web", "web-command")]
         if not args.no_what_if:
@@ -331,7 +344,7 @@ def run_everything(args: argparse.Namespace, threads: int, server_cpu: int | Non
             running.callback(server.child.stop)
             servers[name] = server
         everyone = list(servers.values())
-        for path in (PAGE, SUMMARY, STATIC):
+        for path in (OVERVIEW, PAGE, SUMMARY, STATIC):
             for encodings in ("", BROWSER_ENCODINGS):
                 status, headers = fetch(servers["up"].base + path, encodings)
                 facts[f"{path} {encodings}"] = (status, "Last-Modified" in headers,
@@ -380,7 +393,7 @@ def profile(args: argparse.Namespace, servers: list[Server], everyone: list[Serv
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = {}
     for server in servers:
-        for name, path in (("page", PAGE), ("summary", SUMMARY)):
+        for name, path in (("overview", OVERVIEW), ("summary", SUMMARY)):
             out = out_dir / f"{server.name.replace(' ', '-')}-{name}.txt"
             title = f"{server.name} {path}"
             say(f"profiling {title} with py-spy during {args.seconds:g} s")
@@ -443,7 +456,7 @@ def report(results: dict[str, Series], args: argparse.Namespace, facts: dict[str
         f"{facts['web_static']}; {facts['checks']:,} checks stored; SIGTERM → exit "
         f"{facts['exit']} in {facts['stop_s']:.1f} s")
     say("before the rounds (status, from the static copy, Content-Encoding, bytes):")
-    for path in (PAGE, SUMMARY, STATIC):
+    for path in (OVERVIEW, PAGE, SUMMARY, STATIC):
         for encodings in ("", BROWSER_ENCODINGS):
             say(f"  {path} Accept-Encoding {encodings or '(none)'!r}: "
                 f"{facts[path + ' ' + encodings]}")
@@ -464,6 +477,9 @@ def main() -> None:
     parser.add_argument("--web-threads", type=int, default=0,
                         help="BELLWETHER_SERVER_THREADS of every server (default: the setting's)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and wrk")
+    parser.add_argument("--set", action="append", default=[], metavar="BELLWETHER_X=VALUE",
+                        help="a setting of up (and the web process) away from the defaults, "
+                             "repeatable, e.g. BELLWETHER_PROBE_PROCESSES=2")
     parser.add_argument("--no-what-if", action="store_true",
                         help="only hello, up and the web process")
     parser.add_argument("--profile", action="store_true",
