@@ -177,6 +177,7 @@ def restore_backup(backup: Path, url: str, force: bool = False) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         _sqlite_backup(backup, target)
         return
+    verify_backup(backup)  # a damaged archive is refused before the database is touched
     command = ["pg_restore", *_pg_args(url), "--dbname", str(make_url(url).database),
                "--no-owner", "--exit-on-error"]
     if force:

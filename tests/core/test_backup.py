@@ -216,7 +216,9 @@ def test_a_copy_that_fails_its_integrity_check_is_not_kept(tmp_path: Path) -> No
 
 def test_a_damaged_backup_file_fails_verification_and_restore(tmp_path: Path) -> None:
     """On both backends: the backup's own file is damaged after it was written."""
-    from core.backup import BackupFailed, IntegrityFailed, verify_backup
+    import sqlalchemy
+
+    from core.backup import IntegrityFailed, verify_backup
 
     source = create_database(tmp_path, "verified")
     target = create_database(tmp_path, "verified-target")
@@ -240,8 +242,13 @@ def test_a_damaged_backup_file_fails_verification_and_restore(tmp_path: Path) ->
             verify_backup(backup.path)
         if target.startswith("sqlite"):
             Path(target.removeprefix("sqlite:///")).unlink(missing_ok=True)
-        with pytest.raises(BackupFailed):
+        with pytest.raises(IntegrityFailed):
             restore_backup(backup.path, target)
+        untouched = make_engine(target)  # refused before anything was written
+        try:
+            assert sqlalchemy.inspect(untouched).get_table_names() == []
+        finally:
+            untouched.dispose()
     finally:
         drop_database(source)
         drop_database(target)
