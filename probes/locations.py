@@ -186,6 +186,7 @@ class ProbeScheduler:
         self._scheduler: AsyncIOScheduler | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     @property
     def in_flight(self) -> int:
@@ -306,6 +307,10 @@ class ProbeScheduler:
                 self.observe(check, lag)
             self.sink.put([check])
             self._confirm(probe, f"{probe_name}@{location}", check.ok)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cancelled by stop() while waiting: no check was run, nothing to store.
         except Exception:  # one broken probe must not stop the others
             log.exception("probe %s from %s failed to run", probe_name, location)
         finally:
@@ -347,12 +352,20 @@ class ProbeScheduler:
         self._loop.close()
 
     async def _stop(self, timeout: float) -> None:
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.pause()  # no new checks; shutdown would cancel those in flight
         # Every task on the loop, including checks submitted but not started yet.
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         if others:
-            await asyncio.wait(others, timeout=timeout)
+            _, late = await asyncio.wait(others, timeout=timeout)
+            # A saturated location still has checks waiting for a runner slot (or stuck):
+            # they are cancelled, so the loop can close ("Cannot close a running event loop"
+            # when an agent with hundreds of them queued stopped).
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         for client in self._clients.values():

@@ -167,3 +167,26 @@ def test_a_check_that_waits_too_long_for_a_runner_slot_is_counted_late(
     assert scheduler.late == 1  # only the check waiting when the clock moved
     assert lates == [1]
     assert all(check.ok for check in sink.checks)
+
+
+def test_stopping_a_saturated_location_cancels_the_checks_still_waiting_for_a_slot(
+        gated: GatedServer) -> None:
+    """A check stuck past the stop timeout and others queued behind it for the only runner
+    slot: stop() cancels what is left and the loop closes (an agent at 1,000 probes
+    raised "Cannot close a running event loop" here)."""
+    step = Step(method="GET", path="/healthz", auth="none", expect=Assertion(status=(200,)))
+    probes = [ProbeSpec(name=f"gated.{i}", component="gated", region="r", interval_s=1,
+                        timeout_s=20.0, base_url=f"http://127.0.0.1:{gated.server_port}",
+                        steps=(step,)) for i in range(3)]
+    sink = Collected()
+    ctx = RunContext("loc-a", lambda _r: None, lambda _r: None, SystemClock())
+    scheduler = ProbeScheduler(probes, [ctx], sink, SystemClock(),
+                               is_cut=lambda _loc, _r: False, concurrency=1)
+    scheduler.start()
+    wait_until(lambda: gated.requests == 1 and scheduler.waiting == 2, timeout=10,
+               message="one check in flight and two waiting for the only slot")
+    scheduler.stop(timeout=0.2)
+    assert not scheduler._thread.is_alive()
+    assert scheduler._loop.is_closed()
+    assert scheduler.in_flight == 0
+    assert sink.checks == []  # nothing finished: the gate never opened
