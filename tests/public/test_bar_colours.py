@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -212,8 +212,15 @@ def painted(page: Any, component: str) -> dict[str, tuple[str, str]]:
     return {day: (bar, legend) for day, bar, legend in rows}
 
 
-def contrast(page: Any) -> dict[str, float]:
-    ratios: dict[str, float] = page.evaluate(CONTRAST, list(TEXTS))
+#: Text on the other pages a visitor reads, in each colour scheme.
+OTHER_TEXTS = {"/": ("h1", "header.site a", "table.regions th", "table.regions th a", ".state",
+                     "footer.site p"),
+               "/subscribe": ("h1", "legend", "label", "header.site a"),
+               "/history": ("h1", "article h3 a", ".meta", "header.site nav a")}
+
+
+def contrast(page: Any, texts: Sequence[str] = TEXTS) -> dict[str, float]:
+    ratios: dict[str, float] = page.evaluate(CONTRAST, list(texts))
     return ratios
 
 
@@ -243,6 +250,12 @@ def test_chromium_paints_each_days_state_in_its_legend_colour_light_and_dark(
                 assert all(ratio is not None and ratio >= 4.5 for ratio in ratios.values()), \
                     (scheme, ratios)
                 page.screenshot(path=str(ARTIFACTS / f"region-{scheme}.png"), full_page=True)
+                for path, texts in OTHER_TEXTS.items():
+                    watched.open(f"{web}{path}")
+                    ratios = contrast(page, texts)
+                    assert all(ratio is not None and ratio >= 4.5
+                               for ratio in ratios.values()), (scheme, path, ratios)
+                page.screenshot(path=str(ARTIFACTS / f"history-{scheme}.png"), full_page=True)
                 assert watched.problems == []
                 context.close()
         finally:
