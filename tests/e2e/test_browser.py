@@ -91,16 +91,26 @@ def test_the_region_page_shows_states_and_draws_a_chart(
         assert failed == []
 
 
+def fetched(page: Any) -> list[str]:
+    names: list[str] = page.evaluate(
+        "performance.getEntriesByType('resource').map(e => e.name)")
+    return names
+
+
 def assert_the_fetched_latency_is_drawn(page: Any) -> None:
-    """The chart is drawn from latency.json, fetched after the page: a p50 and a p95 line
-    for each of the two seeded locations, named in the legend."""
+    """The chart is one click away: closed, nothing of it is loaded (plotly.js is 4.8 MB);
+    opened, it is drawn from latency.json, fetched then: a p50 and a p95 line for each of
+    the two seeded locations, named in the legend."""
     chart = '[data-figure="latency-orders"]'
+    assert not page.locator(chart).is_visible()
+    assert not any(url.endswith(("/plotly.min.js", "/latency.json")) for url in fetched(page))
+    page.locator("#component-orders details.latency > summary").click()
     page.wait_for_selector(f"{chart} .scatterlayer .trace", timeout=15_000)
     assert page.locator(f"{chart} .scatterlayer .trace").count() == 4
     legend = page.locator(f"{chart} .legendtext").all_text_contents()
     assert sorted(legend) == ["loc-a p50", "loc-a p95", "loc-b p50", "loc-b p95"]
-    fetched = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
-    assert any(url.endswith(f"/regions/{REGION}/latency.json") for url in fetched)
+    assert any(url.endswith(f"/regions/{REGION}/latency.json") for url in fetched(page))
+    assert not page.locator("#component-orders .chart-note").is_visible()
     assert page.locator('script[type="application/json"]').count() == 0  # nothing inline
 
 
