@@ -64,6 +64,7 @@ PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TOKEN = "bench-scale-admin-token-0123456789"
 LOCATIONS = ("loc-a", "loc-b", "loc-c")
 INTERVAL_S = 30
+COMPONENTS = tuple(f"c{i}" for i in range(10))
 
 
 class Process:
@@ -132,12 +133,22 @@ def wait(predicate: Any, timeout: float, what: str, every: float = 0.5) -> None:
         time.sleep(every)
 
 
-def config_text(regions: list[str]) -> str:
+def config_text(commerce_regions: list[str], target_regions: list[str],
+                target_url: str) -> str:
+    """A `router` probe per commerce region (GET its router's /healthz), and 10 components
+    per region of the target set."""
     lines = ["backup_interval_minutes = 100000", ""]
-    for region in regions:
+    for region in commerce_regions:
         lines += ["[[probes]]", f'name = "router.{region}"', 'component = "router"',
                   f'region = "{region}"',
                   'steps = [{ method = "GET", path = "/healthz", auth = "none" }]', ""]
+    for region in target_regions:
+        for component in COMPONENTS:
+            lines += ["[[probes]]", f'name = "{component}.{region}"',
+                      f'component = "{component}"', f'region = "{region}"',
+                      f'base_url = "{target_url}"',
+                      f'steps = [{{ method = "GET", path = "/{region}/{component}", '
+                      'auth = "none" }]', ""]
     return "\n".join(lines)
 
 
@@ -167,11 +178,22 @@ def pg_backends_cpu(engine: Engine, database: str) -> dict[int, float]:
     return found
 
 
-def detect_outage(port: int, engine: Engine, region: str) -> float:
-    """Inject region_down, return seconds to the region's first major_outage, clear it."""
+def switch_target(target_port: int, what: str, region: str) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{target_port}/{what}/{region}",
+                                     data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
+def detect_outage(port: int, engine: Engine, region: str, target_port: int | None) -> float:
+    """Take the region down (commerce's region_down through the fault API, or the target
+    set's region); seconds to the region's first major_outage; then bring it back."""
     since = scalar(engine, "SELECT coalesce(max(id), 0) FROM component_state_changes")
     injected = datetime.now(UTC)
-    fault = api(port, "POST", "/api/v1/faults", {"kind": "region_down", "region": region})
+    if target_port is None:
+        fault = api(port, "POST", "/api/v1/faults", {"kind": "region_down", "region": region})
+    else:
+        switch_target(target_port, "down", region)
     try:
         found: list[datetime] = []
 
@@ -186,7 +208,10 @@ def detect_outage(port: int, engine: Engine, region: str) -> float:
         wait(detected, 240, f"major_outage in {region}", every=0.1)
         return (found[0] - injected).total_seconds()
     finally:
-        api(port, "DELETE", f"/api/v1/faults/{fault['id']}")
+        if target_port is None:
+            api(port, "DELETE", f"/api/v1/faults/{fault['id']}")
+        else:
+            switch_target(target_port, "up", region)
 
 
 def window_checks(engine: Engine, start: datetime, end: datetime,
@@ -223,12 +248,12 @@ def window_checks(engine: Engine, start: datetime, end: datetime,
     return lags, stored, expected, missing
 
 
-def start_layout(url: str, regions: list[str], work: Path, engine: Engine,
-                 procs: dict[str, Process]) -> int:
+def start_layout(url: str, regions: list[str], targets: list[str], target_url: str,
+                 work: Path, engine: Engine, procs: dict[str, Process]) -> int:
     """Start every process into `procs` (so the caller stops them whatever happens); the
     web port."""
     config = work / "bellwether.toml"
-    config.write_text(config_text(regions), encoding="utf-8")
+    config.write_text(config_text(regions, targets, target_url), encoding="utf-8")
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("BELLWETHER_")}
     base.update(BELLWETHER_DATABASE_URL=url, BELLWETHER_CONFIG=str(config),
@@ -239,7 +264,7 @@ def start_layout(url: str, regions: list[str], work: Path, engine: Engine,
     logs.mkdir()
     procs["commerce"] = Process("commerce", ["commerce", "serve"], base, logs)
     procs["commerce"].wait_for("Press Ctrl+C", 600)
-    say(f"commerce serve up ({len(regions)} regions)")
+    say(f"commerce serve up ({len(regions)} regions); target set: {len(targets)} regions")
     procs["web"] = Process("web", ["web"], base, logs)
     wait_for_port(port, 120)
     # One after the other: two workers seeding the probe table at once collide on its key
@@ -271,12 +296,20 @@ def profile(procs: dict[str, Process], out: Path, seconds: int) -> list[subproce
 
 
 def measure(args: argparse.Namespace, url: str, work: Path) -> None:
-    regions = [f"r{i:03d}.bench" for i in range(args.regions)]
+    names = [f"r{i:03d}.bench" for i in range(args.regions)]
+    # commerce: every region in `commerce serve`; light: one commerce region (the default
+    # catalogue and its shop transaction through a real router), the others in the target set.
+    regions, targets = (names, []) if args.target == "commerce" else (names[:1], names[1:])
+    target_port = free_port()
+    target_url = f"http://127.0.0.1:{target_port}"
     database = str(make_url(url).database)
     engine = create_engine(url, pool_pre_ping=True)
     procs: dict[str, Process] = {}
+    target = subprocess.Popen([PYTHON, str(ROOT / "bench" / "_scale_targets.py"),
+                               str(target_port)], cwd=ROOT)
     try:
-        port = start_layout(url, regions, work, engine, procs)
+        wait_for_port(target_port, 60)
+        port = start_layout(url, regions, targets, target_url, work, engine, procs)
         pairs = scalar(engine, "SELECT count(DISTINCT component || '@' || region) "
                                "FROM probes WHERE enabled")
         jobs = int(scalar(engine, "SELECT count(*) FROM probes WHERE enabled")) * len(LOCATIONS)
@@ -299,7 +332,9 @@ def measure(args: argparse.Namespace, url: str, work: Path) -> None:
         rollup: list[float] = []
         rng = random.Random(args.seed)
         outage_at = [seconds * (i + 0.5) / max(1, args.outages) for i in range(args.outages)]
-        outage_regions = rng.sample(regions, args.outages)
+        # The first outage is commerce's region_down (as the 24-pair benchmark injects it);
+        # in the light layout the others take down regions of the target set.
+        outage_regions = [regions[0], *rng.sample(targets or regions[1:], args.outages - 1)]
         detections: list[tuple[str, float]] = []
         while (elapsed := time.monotonic() - t0) < seconds:
             now = datetime.now(UTC)
@@ -315,18 +350,22 @@ def measure(args: argparse.Namespace, url: str, work: Path) -> None:
                 outage_at.pop(0)
                 region = outage_regions[len(detections)]
                 time.sleep(rng.uniform(0, INTERVAL_S))
-                detected = detect_outage(port, engine, region)
+                detected = detect_outage(port, engine, region,
+                                         target_port if region in targets else None)
                 detections.append((region, detected))
-                say(f"outage {len(detections)}: region_down {region} detected in "
-                    f"{detected:.1f} s")
+                how = "target set down" if region in targets else "region_down"
+                say(f"outage {len(detections)}: {how} {region} detected in {detected:.1f} s")
                 continue
             time.sleep(5)
         end = datetime.now(UTC)
         window = time.monotonic() - t0
         cpu1 = {name: p.cpu() for name, p in procs.items()}
         pg1 = pg_backends_cpu(engine, database)
-        for spy in spies:
-            spy.wait(120)
+        for spy in spies:  # py-spy writes its file at the end; a slow one is not results
+            try:
+                spy.wait(120)
+            except subprocess.TimeoutExpired:
+                spy.kill()
         report(procs, cpu0, cpu1, pg0, pg1, window, evaluation, rollup, detections)
         for name in [n for n in procs if n.startswith("agent-")]:  # drain their spools
             code = procs.pop(name).stop(timeout=120)
@@ -345,6 +384,8 @@ def measure(args: argparse.Namespace, url: str, work: Path) -> None:
         for name, proc in reversed(list(procs.items())):
             code = proc.stop(timeout=120)
             say(f"{name} stopped: exit {code}")
+        target.terminate()
+        target.wait(30)
         engine.dispose()
 
 
@@ -386,6 +427,10 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--regions", type=int, default=100)
+    parser.add_argument("--target", choices=("light", "commerce"), default="light",
+                        help="light: one commerce region, the rest an equivalent target set "
+                             "(bench/_scale_targets.py); commerce: every region in commerce "
+                             "serve")
     parser.add_argument("--outages", type=int, default=3)
     parser.add_argument("--warm-up-s", type=float, default=90)
     parser.add_argument("--seed", type=int, default=15)
