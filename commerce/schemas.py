@@ -12,6 +12,7 @@ from commerce.faults import FaultKind
 from core.schemas import QueryModel, RequestModel, ResponseModel
 
 Scope = Annotated[str, Field(min_length=1)]
+MAX_ID = 2**31 - 1  # what an integer column holds on every backend
 
 
 class FaultIn(RequestModel):
@@ -26,7 +27,7 @@ class FaultIn(RequestModel):
     service: Scope | None = None
     location: Scope | None = None
     value: float | None = None
-    duration_s: Annotated[int, Field(ge=1)] | None = None
+    duration_s: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
 
 
 class ProjectIn(RequestModel):

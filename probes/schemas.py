@@ -40,9 +40,9 @@ class CheckIn(RequestModel):
     started_at: AwareDatetime
     ok: bool
     latency_ms: Annotated[float, Field(ge=0)]
-    interval_s: Annotated[int, Field(ge=1)] = 30
+    interval_s: Annotated[int, Field(ge=1, le=86400)] = 30
     degraded: bool = False
-    status_code: int | None = None
+    status_code: Annotated[int, Field(ge=0, le=999)] | None = None
     error: str | None = None
     warning: str | None = None
     timings: Numbers = Field(default_factory=dict)

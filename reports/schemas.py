@@ -16,6 +16,7 @@ from sla.budget import AlertLevel
 from sla.model import PeriodBasis
 
 Plan = Literal["standard", "premium"]
+MAX_ID = 2**31 - 1  # what an integer column holds on every backend
 
 
 class ProjectIn(RequestModel):
@@ -41,8 +42,8 @@ class CustomerIn(RequestModel):
                                            max_length=200)]
     plan: Plan = "standard"
     period_basis: PeriodBasis = PeriodBasis.CALENDAR
-    account_manager_id: Annotated[int, Field(ge=1)] | None = None
-    monthly_fee_cents: Annotated[int, Field(ge=0)] | None = None
+    account_manager_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    monthly_fee_cents: Annotated[int, Field(ge=0, le=MAX_ID)] | None = None
     projects: Annotated[list[ProjectIn], Field(max_length=MAX_PROJECTS)]
 
     @classmethod

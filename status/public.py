@@ -17,6 +17,7 @@ from flask import Blueprint, Response, abort, request, send_file
 from core.errors import BellwetherError, NotFound
 from core.headers import FRAMEABLE_CSP
 from core.openapi import operation
+from core.schemas import request_query
 from core.web import current_runtime, request_session
 from status import feeds
 from status.badges import (
@@ -34,6 +35,7 @@ from status.publish import HISTORY_PAGE_SIZE
 from status.render import JSON_DOCUMENTS, dumps, json_document, render_html
 from status.site import Site, plotly_js
 from status.static_site import PLOTLY_MAX_AGE_S, document_headers
+from status.statuspage_schemas import DOCUMENTS, RegionQuery
 
 bp = Blueprint("public", __name__)
 JSON_MIME = "application/json"
@@ -161,14 +163,16 @@ def _json(name: str, region: str | None) -> Response:
 
 
 @bp.get("/api/v2/<path:name>.json")
-@operation(public=True)
+@operation(public=True, query=RegionQuery, variants=DOCUMENTS, tags=("statuspage",))
 def statuspage_json(name: str) -> Response:
     """Statuspage-compatible public JSON; `?region=` narrows it to one region."""
-    return _json(name, request.args.get("region") or None)
+    return _json(name, request_query(RegionQuery).region or None)
 
 
 @bp.get("/api/v2/regions/<region>/<path:name>.json")
+@operation(public=True, variants=DOCUMENTS, tags=("statuspage",))
 def statuspage_region_json(region: str, name: str) -> Response:
+    """One region's Statuspage-compatible public JSON (as `?region=`)."""
     return _json(name, region)
 
 
