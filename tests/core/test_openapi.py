@@ -46,3 +46,19 @@ def test_an_id_past_what_the_store_holds_is_a_clear_400_or_404(client: FlaskClie
     assert answer.status_code in (400, 404)
     assert answer.get_json()["error"] in ("bad_request", "not_found")
     assert client.get("/api/v1/incidents/2147483648").status_code in (400, 404)
+
+
+def test_every_success_answer_has_a_schema_with_properties(client: FlaskClient) -> None:
+    """Every 2xx answer of /api/v1 and /api/v2 says its fields and which are required."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    answers = [(path, method, code, resolved(document, answer["content"][
+        "application/json"]["schema"]))
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for code, answer in operation["responses"].items() if code.startswith("2")]
+    assert {path for path, *_ in answers} >= {"/api/v2/summary.json",
+                                              "/api/v2/scheduled-maintenances/upcoming.json"}
+    for path, method, code, schema in answers:
+        assert schema.get("properties"), (path, method, code)
+        assert schema.get("required"), (path, method, code)
