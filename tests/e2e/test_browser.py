@@ -105,7 +105,13 @@ def assert_the_fetched_latency_is_drawn(page: Any) -> None:
     assert not page.locator(chart).is_visible()
     assert not any(url.endswith(("/plotly.min.js", "/latency.json")) for url in fetched(page))
     page.locator("#component-orders details.latency > summary").click()
-    page.wait_for_selector(f"{chart} .scatterlayer .trace", timeout=15_000)
+    # plotly.js (4.8 MB) is fetched and parsed only now: slow on a loaded machine.
+    page.wait_for_function("() => window.Plotly || document.querySelector("
+                           "'#component-orders .chart-note').textContent.includes('could not')",
+                           timeout=90_000)
+    note = page.locator("#component-orders .chart-note").inner_text()
+    assert "could not" not in note, note
+    page.wait_for_selector(f"{chart} .scatterlayer .trace", timeout=30_000)
     assert page.locator(f"{chart} .scatterlayer .trace").count() == 4
     legend = page.locator(f"{chart} .legendtext").all_text_contents()
     assert sorted(legend) == ["loc-a p50", "loc-a p95", "loc-b p50", "loc-b p95"]
