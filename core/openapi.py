@@ -77,9 +77,7 @@ class _Schemas:
         self.by_model, defs = models_json_schema(ordered, ref_template=_REF)
         self.components: dict[str, Any] = defs.get("$defs", {})
 
-    def of(self, model: Any, mode: JsonSchemaMode) -> dict[str, Any]:
-        if isinstance(model, Mapping):  # LEGACY: a hand-written schema, until converted
-            return dict(model)
+    def of(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
         return dict(self.resolved(self.by_model[(model, mode)]))
 
     def resolved(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -90,10 +88,6 @@ class _Schemas:
 def _query_params(schemas: _Schemas, model: type[BaseModel] | None) -> list[dict[str, Any]]:
     if model is None:
         return []
-    if isinstance(model, Mapping):  # LEGACY
-        return [{"name": name, "in": "query", "required": bool(spec.get("required")),
-                 "schema": {k: v for k, v in spec.items() if k != "required"}}
-                for name, spec in model.items()]
     schema = schemas.resolved(schemas.of(model, "validation"))
     required = set(schema.get("required", ()))
     return [{"name": name, "in": "query", "required": name in required, "schema": spec}
@@ -118,7 +112,7 @@ def _operation_json(view: Callable[..., Any], method: str, params: list[dict[str
         str(code): {"description": _described(model),
                     "content": {"application/json": {"schema": schemas.of(model,
                                                                           "serialization")}}}
-        for code, model in ({200: variant[1]} if variant else doc.responses or {200: {}}).items()}
+        for code, model in ({200: variant[1]} if variant else doc.responses).items()}
     if doc.body or params or doc.query:
         for code in ("400", "404"):
             answers.setdefault(code, _problem_response())
@@ -156,10 +150,9 @@ def _models(app: Flask) -> set[tuple[type[BaseModel], JsonSchemaMode]]:
     for _, _, view in _documented_views(app):
         doc: Operation = getattr(view, "openapi", Operation())
         inputs = [model for model in (doc.body, doc.query) if model is not None]
-        found |= {(model, "validation") for model in inputs if isinstance(model, type)}
+        found |= {(model, "validation") for model in inputs}
         found |= {(model, "serialization")
-                  for model in [*doc.responses.values(), *doc.variants.values()]
-                  if isinstance(model, type)}
+                  for model in [*doc.responses.values(), *doc.variants.values()]}
     return found
 
 

@@ -76,7 +76,7 @@ def ingest() -> Any:
     try:
         require_locations(_principal(), locations)
     except BellwetherError:
-        _metrics().ingested.labels("refused").inc(len(raw))
+        _metrics().ingested.labels("refused").inc(len(checks))
         raise
     runtime = current_runtime()
     session = request_session()
