@@ -101,7 +101,8 @@ def _detached(incident: Incident) -> Incident:
     copy = Incident(id=incident.id, title=incident.title, impact=incident.impact,
                     status=incident.status, origin=incident.origin,
                     public_message=incident.public_message, opened_at=incident.opened_at,
-                    updated_at=incident.updated_at, resolved_at=incident.resolved_at)
+                    updated_at=incident.updated_at, resolved_at=incident.resolved_at,
+                    notified_at=incident.notified_at)
     copy.components = [IncidentComponent(component=c.component, region=c.region,
                                          state=c.state, first_affected_at=c.first_affected_at,
                                          recovered_at=c.recovered_at)

@@ -25,13 +25,19 @@ def links_for(settings: Settings, clock: Clock) -> Links:
 
 def incident_event(incident: Incident, update: IncidentUpdate, base_url: str, *,
                    kind: str | None = None, body: str | None = None) -> Event:
-    """opened (its first update), resolved, or updated; `kind` and `body` given for an
-    episode's first notice, told after the incident already had updates."""
+    """opened (its first update, or the first subscribers hear of), resolved, or updated;
+    `kind` and `body` given for an episode's first notice, told after the incident already
+    had updates.
+
+    A support engineer's update to an automatic incident nobody was told of yet is its
+    opening: an "updated" notice first would leave subscribers with no "opened" one ever.
+    """
     if kind is not None:
         pass
     elif update.status == "resolved" or incident.resolved_at is not None:
         kind = "incident.resolved"
-    elif len(incident.updates) <= 1 or update.id == min(u.id for u in incident.updates):
+    elif (len(incident.updates) <= 1 or update.id == min(u.id for u in incident.updates)
+          or incident.notified_at is None):
         kind = "incident.opened"
     else:
         kind = "incident.updated"

@@ -14,6 +14,9 @@ from sqlalchemy import select, update
 from alerts.models import OutboxRow
 from core.db import session_scope
 from core.scheduler import JobContext
+from status.actions import post_update
+from status.declared import UpdateInput
+from status.incidents import IncidentStatus
 from status.models import Subscriber, SubscriberScope
 from tests.status.conftest import EU, START, TIER1_KEY, US
 from tests.status.test_jobs import (  # noqa: F401
@@ -142,6 +145,24 @@ def test_subscribers_hear_one_story_per_episode(ctx: JobContext, clock: ManualCl
     set_states(ctx, START + timedelta(minutes=3), "operational", region(EU))
     run_at(ctx, clock, START + timedelta(minutes=3, seconds=1))
     assert len(emails(ctx)) == 1  # changes wait for notice_interval_s (5 min)
+    run_at(ctx, clock, START + timedelta(minutes=3) + COOLDOWN)
+    assert [e for e, _ in emails(ctx)] == ["incident.opened", "incident.resolved"]
+
+
+def test_an_engineers_update_before_the_first_notice_is_the_opening_subscribers_get(
+        ctx: JobContext, clock: ManualClock) -> None:
+    subscribe(ctx, "ada@example.test")
+    set_states(ctx, START, "major_outage", [("auth", EU)])
+    run_at(ctx, clock, START + timedelta(seconds=1))
+    [incident] = incidents(ctx)
+    with session_scope(ctx.session_factory) as session:
+        post_update(session, incident.id,
+                    UpdateInput(IncidentStatus.IDENTIFIED, "A bad token signing key."),
+                    None, START + timedelta(seconds=5), ctx.settings)
+    run_at(ctx, clock, START + timedelta(seconds=1) + SETTLE)  # nothing newer to tell
+    assert [e for e, _ in emails(ctx)] == ["incident.opened"]
+    run_at(ctx, clock, START + timedelta(minutes=2))
+    set_states(ctx, START + timedelta(minutes=3), "operational", [("auth", EU)])
     run_at(ctx, clock, START + timedelta(minutes=3) + COOLDOWN)
     assert [e for e, _ in emails(ctx)] == ["incident.opened", "incident.resolved"]
 
