@@ -116,7 +116,7 @@ def build(web: Listener, app: Flask) -> Instance:
     """Seed what every page has something to show about, start serving, and list the pages."""
     runtime: Runtime = app.extensions["bellwether"]
     seed_states(runtime)
-    seed_rollups(runtime)  # also Ada, the account manager, and her shop's project
+    seed_rollups(app)  # also Ada, the account manager, and her shop's project
     now = runtime.clock.now()
     with session_scope(runtime.session_factory) as session:
         root = create_user(session, email=ADMIN, role=Role.ADMIN, now=now, password=PASSWORD)

@@ -7,26 +7,21 @@ Policy violation on any page fails the test; screenshots go to test-artifacts/."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import insert
 
-from app import create_app
 from commerce import store as commerce_store
-from core import migrate
 from core.auth import create_user
-from core.config import Settings
 from core.db import session_scope
 from core.models import Role
 from core.runtime import Runtime
 from core.servers import Listener
 from probes.models import ComponentMinute
 from sla.period import minute_of
-from tests.support.browser import ARTIFACTS, chromium_or_skip, watched_page
-from tests.support.databases import create_database, drop_database
+from tests.support.browser import ARTIFACTS, log_in, served_app, watched_page
 
 pytestmark = pytest.mark.e2e
 EMAIL, PASSWORD = "ada@example.test", "correct horse battery staple"
@@ -38,27 +33,14 @@ PROJECTS_FIELD = f'[name="projects-{REGION}"]'
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Listener]:
-    chromium_or_skip()
-    url = create_database(tmp_path, "manager")
-    migrate.upgrade(url)
-    web = Listener("manager-web", None)
-    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
-                       secret_key="manager-secret", public_url=web.url)
-    app: Flask = create_app(settings)
-    web.app = app
-    seed(app.extensions["bellwether"])
-    web.start()
-    try:
+    with served_app(tmp_path, "manager", seed) as web:
         yield web
-    finally:
-        web.stop()
-        app.extensions["bellwether"].engine.dispose()
-        drop_database(url)
 
 
-def seed(runtime: Runtime) -> None:
+def seed(app: Flask) -> None:
     """What exists before the day: the manager's account, the shop's commerce project, and
     three hours of rollups with ten minutes down (as the probes would have written)."""
+    runtime: Runtime = app.extensions["bellwether"]
     now = runtime.clock.now()
     last = minute_of(now) - 1
     with session_scope(runtime.session_factory) as session:
@@ -77,11 +59,7 @@ def seed(runtime: Runtime) -> None:
 def test_an_account_managers_day_in_the_browser(served: Listener) -> None:
     with watched_page("manager") as watched:
         page = watched.page
-        watched.open(f"{served.url}/login", "login")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/reports/customers")
+        log_in(watched, served.url, EMAIL, PASSWORD, "/reports/customers")
         nav = page.locator("nav").inner_text()
         assert "Customers" in nav
         assert "Incidents" not in nav

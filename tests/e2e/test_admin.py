@@ -6,22 +6,17 @@ Content-Security-Policy violation on any page fails; screenshots go to test-arti
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from app import create_app
 from commerce import store as commerce_store
-from core import migrate
 from core.auth import create_user
-from core.config import Settings
 from core.db import session_scope
 from core.models import Role
 from core.servers import Listener
-from tests.support.browser import chromium_or_skip, watched_page
-from tests.support.databases import create_database, drop_database
+from tests.support.browser import log_in, served_app, watched_page
 
 pytestmark = pytest.mark.e2e
 EMAIL, PASSWORD = "root@example.test", "correct horse battery staple"
@@ -31,14 +26,12 @@ SUBMIT = "main form.stack button[type=submit]"  # not the header's "Log out"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Listener]:
-    chromium_or_skip()
-    url = create_database(tmp_path, "admin")
-    migrate.upgrade(url)
-    web = Listener("admin-web", None)
-    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
-                       secret_key="admin-secret", public_url=web.url)
-    app: Flask = create_app(settings)
-    web.app = app
+    with served_app(tmp_path, "admin", seed) as web:
+        yield web
+
+
+def seed(app: Flask) -> None:
+    """The admin, an account manager to hand a customer to, and the customer's project."""
     runtime = app.extensions["bellwether"]
     now = runtime.clock.now()
     with session_scope(runtime.session_factory) as session:
@@ -47,23 +40,12 @@ def served(tmp_path: Path) -> Iterator[Listener]:
         create_user(session, email="ada@example.test", role=Role.ACCOUNT_MANAGER, now=now,
                     password=PASSWORD, name="Ada")
         commerce_store.create_project(session, REGION, "lovelace-eu", now)
-    web.start()
-    try:
-        yield web
-    finally:
-        web.stop()
-        runtime.engine.dispose()
-        drop_database(url)
 
 
 def test_an_admins_day_in_the_browser(served: Listener) -> None:
     with watched_page("admin") as watched:
         page = watched.page
-        watched.open(f"{served.url}/login", "login")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/admin")
+        log_in(watched, served.url, EMAIL, PASSWORD, "/admin")
         assert page.inner_text("h1") == "Admin"
         for section in ("backups", "agents", "probes", "deliveries"):
             assert page.locator(f"#summary-{section}").count() == 1

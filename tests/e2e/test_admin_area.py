@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app import create_app
-from core import migrate
 from core.auth import create_user
 from core.backup import record_failure, take_backup
-from core.config import Settings
 from core.db import session_scope
 from core.models import Role
 from core.servers import Listener
@@ -29,8 +25,7 @@ from probes import store as probe_store
 from probes.checks import CheckResult
 from probes.heartbeats import Heartbeat
 from probes.specs import ProbeKind, ProbeSpec
-from tests.support.browser import WatchedPage, chromium_or_skip, watched_page
-from tests.support.databases import create_database, drop_database
+from tests.support.browser import WatchedPage, served_app, watched_page
 
 pytestmark = pytest.mark.e2e
 ADMIN, MANAGER = "root@example.test", "ada@example.test"
@@ -43,22 +38,8 @@ LOAD_FAILED = "Failed to load resource: the server responded with a status of {}
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Listener]:
-    chromium_or_skip()
-    url = create_database(tmp_path, "admin-area")
-    migrate.upgrade(url)
-    web = Listener("admin-area-web", None)
-    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
-                       secret_key="admin-area-secret", public_url=web.url)
-    app: Flask = create_app(settings)
-    web.app = app
-    seed(app, tmp_path)
-    web.start()
-    try:
+    with served_app(tmp_path, "admin-area", lambda app: seed(app, tmp_path)) as web:
         yield web
-    finally:
-        web.stop()
-        app.extensions["bellwether"].engine.dispose()
-        drop_database(url)
 
 
 def seed(app: Flask, tmp_path: Path) -> None:

@@ -11,24 +11,19 @@ to test-artifacts/."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from app import create_app
 from commerce.catalog import SERVICES
-from core import migrate
 from core.auth import create_user
-from core.config import Settings
 from core.db import session_scope
 from core.models import Role
 from core.servers import Listener
 from status.incidents import TRANSACTION
-from tests.support.browser import chromium_or_skip, watched_page
-from tests.support.databases import create_database, drop_database
+from tests.support.browser import log_in, served_app, watched_page
 
 pytestmark = pytest.mark.e2e
 EMAIL, PASSWORD = "sam@example.test", "correct horse battery staple"
@@ -39,35 +34,21 @@ PREVIEW = "section#notice-preview"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Listener]:
-    chromium_or_skip()
-    url = create_database(tmp_path, "support")
-    migrate.upgrade(url)
-    web = Listener("support-web", None)
-    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
-                       secret_key="support-secret", public_url=web.url)
-    app: Flask = create_app(settings)
-    web.app = app
+    with served_app(tmp_path, "support", seed) as web:
+        yield web
+
+
+def seed(app: Flask) -> None:
     runtime = app.extensions["bellwether"]
     with session_scope(runtime.session_factory) as session:
         create_user(session, email=EMAIL, role=Role.SUPPORT, now=runtime.clock.now(),
                     password=PASSWORD, name="Sam")
-    web.start()
-    try:
-        yield web
-    finally:
-        web.stop()
-        runtime.engine.dispose()
-        drop_database(url)
 
 
 def test_a_support_engineers_day_declare_update_resolve_schedule(served: Listener) -> None:
     with watched_page("support") as watched:
         page = watched.page
-        watched.open(f"{served.url}/login", "login")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/admin/incidents")
+        log_in(watched, served.url, EMAIL, PASSWORD, "/admin/incidents")
         # Compact: per region a whole-region and two tier selects shown, the single
         # components folded away.
         assert page.locator("main form.stack select:visible").count() == 2 + 3 * 3

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+
+from app import create_app
+from core import migrate
+from core.config import Settings
+from core.servers import Listener
+from tests.support.databases import create_database, drop_database
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -101,3 +109,35 @@ def watched_page(journey: str, viewport: tuple[int, int] = (1200, 1000)) -> Iter
             assert watched.problems == [], f"{journey}, after the last page: {watched.problems}"
         finally:
             browser.close()
+
+
+@contextmanager
+def served_app(tmp_path: Path, name: str, seed: Callable[[Flask], None]) -> Iterator[Listener]:
+    """The web app on a database of its own, seeded by `seed` before it listens on loopback:
+    what every journey starts from (Chromium missing skips, or fails under CI=true)."""
+    chromium_or_skip()
+    url = create_database(tmp_path, name)
+    migrate.upgrade(url)
+    web = Listener(f"{name}-web", None)
+    settings = replace(Settings(), data_dir=tmp_path, database_url=url,
+                       secret_key=f"{name}-secret", public_url=web.url)
+    app = create_app(settings)
+    web.app = app
+    seed(app)
+    web.start()
+    try:
+        yield web
+    finally:
+        web.stop()
+        app.extensions["bellwether"].engine.dispose()
+        drop_database(url)
+
+
+def log_in(watched: WatchedPage, base_url: str, email: str, password: str, home: str) -> None:
+    """Through the login form, as a person does; lands on the role's `home` path."""
+    page = watched.page
+    watched.open(f"{base_url}/login", "login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{home}")
