@@ -26,21 +26,6 @@ MAX_PROJECTS = 200
 FIELDS = ("name", "plan", "period_basis", "account_manager_id", "monthly_fee_cents",
           "projects")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["name", "projects"], "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "plan": {"type": "string", "enum": list(PLANS), "default": "standard"},
-        "period_basis": {"type": "string", "enum": [b.value for b in PeriodBasis],
-                         "default": PeriodBasis.CALENDAR.value},
-        "account_manager_id": {"type": "integer", "nullable": True},
-        "monthly_fee_cents": {"type": "integer", "minimum": 0, "nullable": True},
-        "projects": {"type": "array", "maxItems": MAX_PROJECTS, "items": {
-            "type": "object", "required": ["project_key", "region"],
-            "properties": {"project_key": {"type": "string", "pattern": PROJECT_KEY.pattern},
-                           "region": {"type": "string"}}}},
-    },
-}
 
 
 class InvalidCustomer(BellwetherError):
