@@ -27,7 +27,6 @@ FIELDS = ("name", "plan", "period_basis", "account_manager_id", "monthly_fee_cen
           "projects")
 
 
-
 class InvalidCustomer(BellwetherError):
     code = "invalid_customer"
 
