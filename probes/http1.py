@@ -279,11 +279,13 @@ async def _read_head(conn: _Connection, timeout: float | None) -> bytes:
     start = 0
     while True:
         end = _BLANK_LINE.search(conn.buffer, start)
-        if end is not None:
+        if end is not None and end.start() <= MAX_HEAD_BYTES:
             head = bytes(conn.buffer[:end.start()])
             del conn.buffer[:end.end()]
             return head
-        if len(conn.buffer) > MAX_HEAD_BYTES:
+        if end is not None or len(conn.buffer) > MAX_HEAD_BYTES:
+            # Also when the whole head came in one read: how the bytes were split into reads
+            # must not decide (httpcore reads 64 KiB at a time and so refuses such a head).
             raise httpx.RemoteProtocolError(
                 f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
         start = max(0, len(conn.buffer) - 3)
