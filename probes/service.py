@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from commerce import store as commerce_store
 from core.clock import Clock
 from core.config import Settings
@@ -47,11 +49,21 @@ def configured_resolvers(settings: Settings) -> dict[str, tuple[str, int]]:
 
 
 def seed_probes(factory: SessionFactory, settings: Settings, clock: Clock) -> list[ProbeSpec]:
-    """Store the configured probes and the probe project's fixtures; the enabled probes."""
-    with session_scope(factory) as session:
-        store.sync_probes(session, configured_probes(settings), clock.now())
-        for region in settings.regions:
-            commerce_store.ensure_probe_product(session, region, clock.now())
+    """Store the configured probes and the probe project's fixtures; the enabled probes.
+
+    Processes of the scale-out layout started at the same moment seed the same rows: the
+    one that loses the race (a unique violation) seeds again over the winner's rows."""
+    for attempt in range(3):
+        try:
+            with session_scope(factory) as session:
+                store.sync_probes(session, configured_probes(settings), clock.now())
+                for region in settings.regions:
+                    commerce_store.ensure_probe_product(session, region, clock.now())
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("another process seeded the probes at the same time; seeding again")
     with session_scope(factory) as session:
         return store.list_probes(session, settings.regions)
 
