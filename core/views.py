@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, send_from_directory
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,6 +50,15 @@ def healthz() -> Any:
     if reason is not None:
         return jsonify({**body, "reason": reason}), 503
     return jsonify(body)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Any:
+    """Browsers ask for it on their own (a badge SVG opened as a page, for one): the same icon
+    the pages link, not a 404 in the console."""
+    assert current_app.static_folder is not None
+    return send_from_directory(current_app.static_folder, "favicon.svg",
+                               mimetype="image/svg+xml", max_age=86_400)
 
 
 @bp.get("/api/v1/openapi.json")
