@@ -14,6 +14,9 @@ from reports.monthly import CustomerReport
 from sla.uptime import rounded_pct, uptime_pct
 
 Figure = dict[str, Any]
+#: Cells without a value (a day with no observed minute, or not begun) show the plot's
+#: background: the status page's no-data grey.
+NO_DATA_GREY = "#d0d7de"
 _CONFIG_LAYOUT = {"margin": {"l": 190, "r": 20, "t": 30, "b": 40}, "font": {"size": 12}}
 
 
@@ -29,10 +32,17 @@ def daily_uptime_figure(report: CustomerReport) -> Figure:
         row, notes = [], []
         for index, counts in enumerate(item.days):
             started = report.day_started(index)
-            pct = float(rounded_pct(uptime_pct(counts))) if started else None
+            # The spec counts minutes without data as available, so a day with none observed
+            # computes as 100 %: drawn as a gap (grey), not as a green day.
+            unobserved = counts.no_data >= counts.period - counts.maintenance
+            pct = (float(rounded_pct(uptime_pct(counts))) if started and not unobserved
+                   else None)
             row.append(pct)
-            notes.append(f"{pct} % · {counts.downtime} min down · {counts.no_data} min no data"
-                         f" · {counts.maintenance} min maintenance" if started else "not yet")
+            notes.append("not yet" if not started else
+                         f"no data ({counts.no_data} min, counted as up by the SLA)"
+                         if unobserved else
+                         f"{pct} % · {counts.downtime} min down · {counts.no_data} min no data"
+                         f" · {counts.maintenance} min maintenance")
         z.append(row)
         text.append(notes)
     labels = [_label(item.line.component, item.line.region) for item in report.lines]
@@ -42,7 +52,8 @@ def daily_uptime_figure(report: CustomerReport) -> Figure:
                   "zmin": 99.0, "zmax": 100.0, "xgap": 1, "ygap": 1,
                   "colorscale": [[0, "#cf222e"], [0.9, "#9a6700"], [1, "#1a7f37"]],
                   "colorbar": {"title": {"text": "uptime %"}}}],
-        "layout": {**_CONFIG_LAYOUT, "title": {"text": "Daily uptime per line"},
+        "layout": {**_CONFIG_LAYOUT, "title": {"text": "Daily uptime per line (grey: no data)"},
+                   "plot_bgcolor": NO_DATA_GREY,
                    "height": 120 + 22 * len(labels), "yaxis": {"autorange": "reversed"}},
     }
 

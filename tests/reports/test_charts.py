@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from reports.charts import burn_down_figure, daily_uptime_figure
@@ -55,3 +56,22 @@ def test_a_report_adds_minutes_before_dividing() -> None:
     assert report.totals == total_counts(report.lines[0].days)
     assert str(report.uptime_pct) == str(report.lines[0].line.uptime_pct)
     assert report.complete
+
+
+def test_a_day_without_an_observed_minute_is_a_grey_gap_not_a_green_day() -> None:
+    """The spec counts no_data minutes as up, so such a day computes as 100 %: the heatmap
+    must not draw it green (the table marks it "(gap)")."""
+    report = a_report(datetime(2026, 3, 2, tzinfo=UTC))
+    days = list(report.lines[0].days)
+    days[5] = MinuteCounts(1440, 0, 0, 1440, 0)
+    days[6] = MinuteCounts(1440, 60, 0, 1380, 0)  # maintenance, and nothing observed
+    days[7] = MinuteCounts(1440, 0, 0, 1439, 0)  # one minute observed: a real figure
+    line = report.lines[0]
+    report = replace(report, lines=(replace(line, days=tuple(days)),))
+    figure = daily_uptime_figure(report)
+    [heatmap] = figure["data"]
+    assert heatmap["z"][0][5] is None
+    assert heatmap["z"][0][6] is None
+    assert heatmap["text"][0][5] == "no data (1440 min, counted as up by the SLA)"
+    assert heatmap["z"][0][7] == 100.0
+    assert figure["layout"]["plot_bgcolor"] == "#d0d7de"
