@@ -17,7 +17,11 @@
    the agent too. A heartbeat the server does not get is not spooled: the next one says
    the same. At start the first heartbeat must be accepted: a token not issued for this
    location is refused there (403), not after a spool of checks has piled up.
-5. On stop, the scheduler stops (checks in flight finish and are spooled) and the sender
+5. Every ingest answer carries the re-checks the other locations' first failures ask of
+   this one (`probes.relay`): the scheduler runs them at once, each once, as `bellwether up`
+   re-checks its other locations, instead of waiting up to an interval for their slots.
+   With nothing sent for `recheck_poll_s`, the sender asks with an empty batch.
+6. On stop, the scheduler stops (checks in flight finish and are spooled) and the sender
    makes a last attempt. Whatever it could not send stays on disk for the next start. A
    last heartbeat then says `stopping`: the server shows the agent stopped, not silent,
    and pages nobody.
@@ -41,6 +45,7 @@ from probes.checks import CheckResult
 from probes.heartbeats import Heartbeat, agent_name
 from probes.locations import EVERY_JOB, ProbeScheduler, Shard
 from probes.metrics import ProbeMetrics
+from probes.relay import HeardRequests, RecheckRequest, request_from_json
 from probes.runner import Credentials, RunContext
 from probes.specs import InvalidProbe, ProbeSpec, parse_probe
 from probes.spool import (
@@ -86,6 +91,8 @@ class AgentConfig:
     heartbeat_s: float | None = None
     #: The DNS resolver this location asks (address, port); None: the system's.
     resolver: tuple[str, int] | None = None
+    #: Seconds without a send after which the agent asks for relayed re-checks anyway.
+    recheck_poll_s: float = 2.0
 
     @property
     def identity(self) -> Heartbeat:
@@ -209,20 +216,42 @@ class HeartbeatSender:
         self._client.close()
 
 
+def rechecks_in(response: httpx.Response) -> list[RecheckRequest]:
+    """The re-checks an ingest answer asks for; none from a server that sends none."""
+    try:
+        listed = response.json().get("rechecks")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(listed, list):
+        return []
+    return [asked for raw in listed if (asked := request_from_json(raw)) is not None]
+
+
 class IngestSender:
     """A `CheckSender` over `POST /api/v1/ingest`; a 2xx answer means the batch is stored.
 
     A 403 (a token not issued for this location) is not permanent: the checks stay in the
-    spool until the agent runs with the right token.
+    spool until the agent runs with the right token. Every answer's re-checks go to
+    `on_answer` (called with an empty list when there are none).
     """
 
     def __init__(self, server: str, token: str, timeout_s: float = 10.0,
-                 identity: Heartbeat | None = None) -> None:
+                 identity: Heartbeat | None = None,
+                 on_answer: Callable[[list[RecheckRequest]], None] | None = None) -> None:
         self._client = _http_client(server, token, timeout_s)
         self.identity = identity
+        self.on_answer = on_answer
 
     def send(self, checks: Sequence[Mapping[str, Any]]) -> int:
-        body: dict[str, Any] = {"checks": list(checks)}
+        self._post(list(checks))
+        return len(checks)
+
+    def ask_for_rechecks(self) -> None:
+        """An empty batch: the answer's re-checks, without waiting for checks to send."""
+        self._post([])
+
+    def _post(self, checks: list[Mapping[str, Any]]) -> None:
+        body: dict[str, Any] = {"checks": checks}
         if self.identity is not None:
             body["agent"] = self.identity.to_json()
         try:
@@ -232,7 +261,8 @@ class IngestSender:
         if not response.is_success:
             raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}",
                                 permanent=response.status_code in PERMANENT_STATUSES)
-        return len(checks)
+        if self.on_answer is not None:
+            self.on_answer(rechecks_in(response))
 
     def close(self) -> None:
         self._client.close()
@@ -254,10 +284,11 @@ class SpoolDrainer:
     def __init__(self, spool: Spool, sender: CheckSender, period_s: float = 1.0,
                  retry_cap_s: float = 30.0, on_drained: Callable[[int], None] | None = None,
                  say: Say | None = None, on_recovered: Callable[[], None] | None = None,
-                 ) -> None:
+                 on_idle: Callable[[], None] | None = None) -> None:
         self.spool, self.sender = spool, sender
         self.period_s, self.retry_cap_s = period_s, retry_cap_s
         self.on_drained, self.on_recovered = on_drained, on_recovered
+        self.on_idle = on_idle  # after a pass with nothing to send
         self.say: Say = say or log.info
         self.failures = 0  # failed passes in a row
         self.failed_passes = 0
@@ -300,6 +331,8 @@ class SpoolDrainer:
     def _loop(self) -> None:
         while True:
             result = self.drain_once(keep_going=lambda: not self._stop.is_set())
+            if not (result.sent or result.failed) and self.on_idle is not None:
+                self.on_idle()
             if result.failed:
                 delay = retry_delay(self.failures, cap_s=self.retry_cap_s)
             elif result.segments >= self.SEGMENTS_PER_PASS:
@@ -327,7 +360,7 @@ class Agent:
         self.spool = Spool(config.spool_dir, config.segment_bytes)
         self.api = ServerApi(config.server, config.token, config.request_timeout_s)
         self.sender = IngestSender(config.server, config.token, config.request_timeout_s,
-                                   identity=config.identity)
+                                   identity=config.identity, on_answer=self._answered)
         self.heartbeats = HeartbeatSender(config.server, config.token, config.identity,
                                           config.request_timeout_s)
         self.heartbeat_s = config.heartbeat_s or DEFAULT_HEARTBEAT_S
@@ -335,9 +368,13 @@ class Agent:
         self.catalogue_version: str | None = None
         self.drainer = SpoolDrainer(self.spool, self.sender, config.drain_period_s,
                                     config.retry_cap_s, on_drained=self._drained, say=self.say,
-                                    on_recovered=self.refresh_soon)
+                                    on_recovered=self.refresh_soon,
+                                    on_idle=self._ask_for_rechecks)
         self.catalogue = Catalogue((), {}, {})
         self.scheduler: ProbeScheduler | None = None
+        self.heard = HeardRequests()
+        self.relayed = 0  # re-check requests of other locations acted on
+        self._answered_at = float("-inf")  # monotonic: the server's last ingest answer
         self._stop = threading.Event()
         self._refresh_now = threading.Event()
         self._stopped = False
@@ -354,6 +391,26 @@ class Agent:
 
     def _drained(self, count: int) -> None:
         self.metrics.drained.labels(self.config.location).inc(count)
+
+    def _answered(self, rechecks: list[RecheckRequest]) -> None:
+        """An ingest answer (on the sender thread): run the re-checks asked of us, once each.
+        Those heard before the scheduler runs are left for a later answer to repeat."""
+        self._answered_at = self.clock.monotonic()
+        if self.scheduler is None:
+            return
+        for asked in self.heard.new(rechecks):
+            self.relayed += 1
+            self.scheduler.confirm_pair(asked.component, asked.region)
+
+    def _ask_for_rechecks(self) -> None:
+        """With nothing sent for `recheck_poll_s`, ask with an empty batch; a failure is
+        left to the next pass (the sender reports the server's absence when it matters)."""
+        if self.clock.monotonic() - self._answered_at < self.config.recheck_poll_s:
+            return
+        try:
+            self.sender.ask_for_rechecks()
+        except DeliveryError as exc:
+            log.debug("asking for re-checks failed: %s", exc)
 
     def request_stop(self) -> None:
         """Ask the agent to stop (safe from a signal handler); `wait()` then returns."""

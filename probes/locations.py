@@ -16,7 +16,9 @@ until its failure run is confirmed or a check passes, and the first failure of a
 asks the other locations of that (component, region) to re-check right away (Better
 Stack's "confirm from other locations"). A region outage at a 30 s interval is confirmed
 a few seconds after the first location sees it, not two intervals later. The extra checks
-are ordinary checks (`Confirmations` decides which; the scheduler runs them).
+are ordinary checks (`Confirmations` decides which; the scheduler runs them). A remote agent
+runs one location: the server relays the other locations' first failures to it
+(`probes.relay`), and `confirm_pair` asks the same of its jobs as a local first failure.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.clock import Clock
 from probes.checks import CheckResult
+from probes.relay import starts_failure_run
 from probes.runner import RunContext, make_client, run_check
 from probes.specs import ProbeSpec
 
@@ -119,14 +122,18 @@ class Confirmations:
     """Which confirmation re-checks a finished check asks for (pure: no loop, no clock).
 
     A failure that leaves its job's run short of `confirmations` re-checks the job after
-    `retry_interval_s`; the first failure of a run also re-checks, at once, the jobs of the
-    same (component, region) that are not failing (`pair_jobs`). A pass ends the run.
+    `retry_interval_s`; the first failure of a run (`probes.relay.starts_failure_run`) also
+    re-checks, at once, the jobs of the same (component, region) that are not failing
+    (`pair_jobs`, through `asked`). A pass ends the run. An agent, one location, hears of
+    the first failures at the others from the server and asks the same of its own jobs.
 
     >>> c = Confirmations(confirmations=2, retry_interval_s=5)
     >>> c.after("p@a", False, ["p@a", "p@b"])
     [Recheck(job_id='p@a', delay_s=5), Recheck(job_id='p@b', delay_s=0.0)]
     >>> c.after("p@a", False, ["p@a", "p@b"]), c.after("p@b", True, ["p@a", "p@b"])
     ([], [])
+    >>> c.asked(["p@a", "p@b"])
+    [Recheck(job_id='p@b', delay_s=0.0)]
     """
 
     def __init__(self, confirmations: int, retry_interval_s: float) -> None:
@@ -135,6 +142,7 @@ class Confirmations:
         self.runs: dict[str, int] = {}
 
     def after(self, job_id: str, ok: bool, pair_jobs: Sequence[str]) -> list[Recheck]:
+        first = starts_failure_run(ok, previous_ok=not self.runs.get(job_id))
         if ok:
             self.runs.pop(job_id, None)
             return []
@@ -142,10 +150,14 @@ class Confirmations:
         wanted = []
         if run < self.confirmations:
             wanted.append(Recheck(job_id, self.retry_interval_s))
-        if run == 1:
-            wanted += [Recheck(other, 0.0) for other in pair_jobs
-                       if other != job_id and not self.runs.get(other)]
+        if first:
+            wanted += self.asked([other for other in pair_jobs if other != job_id])
         return wanted
+
+    def asked(self, jobs: Sequence[str]) -> list[Recheck]:
+        """What a first failure of the pair asks of `jobs`: a re-check at once of each one
+        not failing already (a failing one is confirming on its own)."""
+        return [Recheck(job_id, 0.0) for job_id in jobs if not self.runs.get(job_id)]
 
 
 class ProbeScheduler:
@@ -316,31 +328,51 @@ class ProbeScheduler:
         finally:
             self._in_flight.discard(task)
 
-    def _pair_jobs(self, probe: ProbeSpec) -> list[str]:
-        """This shard's jobs of every probe of `probe`'s (component, region)."""
+    def _pair_jobs(self, component: str, region: str) -> list[str]:
+        """This shard's jobs of every probe of (component, region)."""
         return [job_id for other in self.probes.values()
-                if (other.component, other.region) == (probe.component, probe.region)
+                if (other.component, other.region) == (component, region)
                 for location in self.contexts
                 if self.shard.owns(job_id := f"{other.name}@{location}")]
 
     def _confirm(self, probe: ProbeSpec, job_id: str, ok: bool) -> None:
         """Schedule the confirmation checks this result asks for (one pending per job)."""
+        pair_jobs = self._pair_jobs(probe.component, probe.region)
+        for recheck in self.confirming.after(job_id, ok, pair_jobs):
+            self._schedule(recheck)
+
+    def confirm_pair(self, component: str, region: str) -> None:
+        """Re-check (component, region) now, as another location's first failure asks
+        (relayed by the server to an agent); safe from any thread, returns at once."""
+        if self._stopping or not self._thread.is_alive():
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._confirm_pair, component, region)
+        except RuntimeError:  # the loop closed meanwhile: stopping, nothing to re-check
+            return
+
+    def _confirm_pair(self, component: str, region: str) -> None:
+        for recheck in self.confirming.asked(self._pair_jobs(component, region)):
+            self._schedule(recheck)
+
+    def _schedule(self, recheck: Recheck) -> None:
+        """Run one confirmation check after its delay, unless one is due already or the
+        probe's own slot comes as soon."""
         if self._scheduler is None or not self._scheduler.running:
             return
-        for recheck in self.confirming.after(job_id, ok, self._pair_jobs(probe)):
-            if recheck.job_id in self._pending or recheck.delay_s >= probe.interval_s:
-                continue  # already due, or the probe's own interval comes as soon
-            name, _, location = recheck.job_id.rpartition("@")
-            if name not in self.probes or location not in self.contexts:
-                continue
-            self._pending.add(recheck.job_id)
-            due = self.clock.now() + timedelta(seconds=recheck.delay_s)
-            # An id of its own: one still finishing must not make APScheduler skip this one.
-            self._scheduled += 1
-            job_id = f"{recheck.job_id}#confirm-{self._scheduled}"
-            self._scheduler.add_job(
-                self._recheck, DateTrigger(run_date=due), args=[name, location, due],
-                id=job_id, name=job_id, misfire_grace_time=None)
+        name, _, location = recheck.job_id.rpartition("@")
+        probe = self.probes.get(name)
+        if (probe is None or location not in self.contexts or recheck.job_id in self._pending
+                or recheck.delay_s >= probe.interval_s):
+            return
+        self._pending.add(recheck.job_id)
+        due = self.clock.now() + timedelta(seconds=recheck.delay_s)
+        # An id of its own: one still finishing must not make APScheduler skip this one.
+        self._scheduled += 1
+        job_id = f"{recheck.job_id}#confirm-{self._scheduled}"
+        self._scheduler.add_job(
+            self._recheck, DateTrigger(run_date=due), args=[name, location, due],
+            id=job_id, name=job_id, misfire_grace_time=None)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop scheduling, let checks in flight finish, close the clients."""

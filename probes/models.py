@@ -1,4 +1,5 @@
-"""Tables of the probes package: probes, raw checks, minute rollups, live state and its history.
+"""Tables of the probes package: probes, raw checks, minute rollups, live state and its history,
+agents and the re-check requests relayed between them.
 
 Raw checks are kept for a bounded time; rollups forever. Reports read whole UTC days from
 the day summaries (`rollup_days`, rewritten with the minute rollups they count) and the
@@ -175,3 +176,17 @@ class Agent(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     silent_since: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RecheckRow(Base):
+    """A live request that the other locations re-check a pair (`probes.relay`): written at
+    ingest, read by every web process for every agent's answer, gone once expired."""
+
+    __tablename__ = "probe_recheck_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    component: Mapped[str] = mapped_column(String(120))
+    region: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -118,12 +118,23 @@ class MinutesQuery(QueryModel):
 
 # --- answers ------------------------------------------------------------------------------
 
+class RecheckAsked(ResponseModel):
+    """A pair another location's failure asks the agent to re-check now (probes.relay)."""
+
+    id: str
+    component: str
+    region: str
+    location: str
+    expires_at: AwareDatetime
+
+
 class Ingested(ResponseModel):
-    """How many checks came, how many were new."""
+    """How many checks came, how many were new; to an agent, the re-checks asked of it."""
 
     received: int
     stored: int
     duplicates: int
+    rechecks: list[RecheckAsked] = Field(default_factory=list)
 
 
 class HeartbeatAnswer(ResponseModel):

@@ -28,9 +28,11 @@ from probes.models import (
     ComponentState,
     LocationMinute,
     Probe,
+    RecheckRow,
     StateChange,
 )
 from probes.recent import SeenCheck
+from probes.relay import Job, RecheckRequest
 from probes.rollup import ComponentMinuteRollup, LocationMinuteRollup, RawCheck
 from probes.silence import GapChange
 from probes.specs import ProbeSpec, parse_probe, probe_to_json
@@ -556,6 +558,52 @@ def record_heartbeat(session: Session, heartbeat: Heartbeat, address: str,
         name=heartbeat.name, first_seen_at=now,
         **{**seen, "silent_since": now if heartbeat.stopping else None})
     session.execute(statement.on_conflict_do_update(index_elements=[Agent.name], set_=seen))
+
+
+# --- re-check requests relayed between agents (probes.relay) --------------------------------
+
+#: At most this many requests in one answer: a wide outage asks for many pairs at once, and
+#: the ones left out are checked at their own slots.
+RELAYED_AT_MOST = 1000
+
+
+def previous_outcomes(session: Session, firsts: Mapping[Job, CheckResult]) -> dict[Job, bool]:
+    """Whether each job's latest check stored before `firsts[job]` passed (a job with none
+    is left out): one look a job, down the (component, region, started_at) index."""
+    outcomes = {}
+    for (probe, location), first in firsts.items():
+        ok = session.scalar(
+            select(CheckRow.ok)
+            .where(CheckRow.component == first.component, CheckRow.region == first.region,
+                   CheckRow.started_at < first.started_at, CheckRow.probe == probe,
+                   CheckRow.location == location)
+            .order_by(CheckRow.started_at.desc()).limit(1))
+        if ok is not None:
+            outcomes[(probe, location)] = ok
+    return outcomes
+
+
+def record_rechecks(session: Session, requests: Sequence[RecheckRequest],
+                    now: datetime) -> None:
+    """Store new requests (once each, however often their batch comes) and drop the expired
+    ones; nothing is written when there are none, the usual case."""
+    if not requests:
+        return
+    session.execute(delete(RecheckRow).where(RecheckRow.expires_at <= now))
+    session.execute(_insert_ignoring_duplicates(session, RecheckRow), [
+        {"id": r.id, "component": r.component, "region": r.region, "location": r.location,
+         "requested_at": now, "expires_at": r.expires_at} for r in requests])
+
+
+def pending_rechecks(session: Session, location: str, now: datetime,
+                     limit: int = RELAYED_AT_MOST) -> list[RecheckRequest]:
+    """The live requests that locations other than `location` asked for, newest first."""
+    rows = session.scalars(
+        select(RecheckRow)
+        .where(RecheckRow.expires_at > now, RecheckRow.location != location)
+        .order_by(RecheckRow.requested_at.desc(), RecheckRow.id).limit(limit))
+    return [RecheckRequest(row.id, row.component, row.region, row.location, row.expires_at)
+            for row in rows]
 
 
 def tls_probes(session: Session) -> list[TlsProbe]:

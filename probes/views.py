@@ -3,21 +3,23 @@ and `/metrics`. Views are thin: parse, call the store, answer."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from alerts.outbox import enqueue
 from core.auth import Principal, require_locations
+from core.db import read_scope
 from core.errors import BellwetherError
 from core.metrics import metrics_response
 from core.models import Role
 from core.openapi import operation
 from core.schemas import request_body, request_query, validate_body
 from core.web import current_runtime, json_body, request_session, require_role
+from probes import relay, store
 from probes import schemas as api
-from probes import store
-from probes.checks import check_from_json
+from probes.checks import CheckResult, check_from_json
 from probes.heartbeats import Heartbeat, agent_status, heartbeat_from_json, is_stopped
 from probes.icmp_check import icmp_refusal
 from probes.metrics import ProbeMetrics
@@ -61,7 +63,9 @@ def ingest() -> Any:
 
     An agent token may send checks only for the locations it was issued for: a batch with
     one check for another location is refused whole (403). The batch's `agent` (who sent
-    it) counts as a heartbeat.
+    it) counts as a heartbeat, and the answer then carries `rechecks`: the pairs the other
+    locations' failures ask this one to re-check now (probes.relay). An empty batch is how
+    an agent with nothing to send asks for them; it writes nothing.
     """
     body = json_body()
     raw = body.get("checks")
@@ -78,16 +82,38 @@ def ingest() -> Any:
     except BellwetherError:
         _metrics().ingested.labels("refused").inc(len(checks))
         raise
-    runtime = current_runtime()
-    session = request_session()
-    stored = store.save_checks(session, checks, runtime.clock.now())
-    if agent is not None:
-        store.record_heartbeat(session, agent, request.remote_addr or "", runtime.clock.now())
-    session.commit()
+    now = current_runtime().clock.now()
+    before, pending = _relay_reads(checks, agent, now)
+    stored = 0
+    if checks:
+        session = request_session()
+        stored = store.save_checks(session, checks, now)
+        store.record_rechecks(session, relay.requests_for(checks, before, now), now)
+        if agent is not None:
+            store.record_heartbeat(session, agent, request.remote_addr or "", now)
+        session.commit()
     _metrics().ingested.labels("stored").inc(stored)
     _metrics().ingested.labels("duplicate").inc(len(checks) - stored)
-    return jsonify({"received": len(checks), "stored": stored,
-                    "duplicates": len(checks) - stored})
+    answer: dict[str, Any] = {"received": len(checks), "stored": stored,
+                              "duplicates": len(checks) - stored}
+    if pending is not None:
+        answer["rechecks"] = [asked.to_json() for asked in pending]
+    return jsonify(answer)
+
+
+def _relay_reads(checks: list[CheckResult], agent: Heartbeat | None, now: datetime,
+                 ) -> tuple[dict[relay.Job, bool], list[relay.RecheckRequest] | None]:
+    """What the relay needs to know before the batch is written (on SQLite, read outside the
+    write lock): the outcomes before the batch's fresh failures, and the requests of other
+    locations for the agent that sent it (None without one)."""
+    firsts = relay.jobs_to_look_up(checks, now)
+    if not firsts and agent is None:
+        return {}, None
+    with read_scope(current_runtime().session_factory) as session:
+        before = store.previous_outcomes(session, firsts)
+        pending = None if agent is None else store.pending_rechecks(session, agent.location,
+                                                                    now)
+    return before, pending
 
 
 @bp.post("/api/v1/agents/heartbeat")
