@@ -15,7 +15,7 @@ PUBLIC = {
     "public.plotly", "public.region_badge_svg", "public.component_badge_svg",
     "public.uptime_badge_svg", "public.embed", "public.region_embed",
     "public.region_history_atom", "public.region_history_rss", "public.maintenance_page",
-    "static", "core.healthz",
+    "static", "core.healthz", "core.favicon",
     "core.openapi_document",
     "probes.metrics", "probes.states", "probes.state_history", "commerce_api.regions",
     "commerce_views.home", "status_api.list_incidents", "status_api.get_incident",
