@@ -20,6 +20,7 @@ from core.db import make_engine, make_session_factory, session_scope
 from core.errors import BellwetherError
 from core.runtime import Runtime
 from core.scheduler import Job
+from core.servers import wait_until_stopped
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -173,7 +174,7 @@ def up_command(ctx: click.Context) -> None:
         web.start()
         running.callback(web.stop)
         _print_urls(web.url, token_note, fleet, probes, settings)
-        stop.wait()
+        wait_until_stopped(stop)
         click.echo("stopping…")
     engine.dispose()
     runtime.engine.dispose()

@@ -22,6 +22,7 @@ import click
 from core.clock import SystemClock
 from core.config import Settings
 from core.db import make_engine, make_session_factory
+from core.servers import wait_until_stopped
 
 
 def wait_for_signal() -> threading.Event:
@@ -46,7 +47,7 @@ def run_until_signal(starts: list[tuple[Callable[[], object], Callable[[], objec
             running.callback(halt)
         ready()
         click.echo("Press Ctrl+C to stop.")
-        stop.wait()
+        wait_until_stopped(stop)
         click.echo("stopping…")
     click.echo("stopped")
 

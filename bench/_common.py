@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,6 +128,19 @@ def _pinner(cpu: int | None) -> Callable[[], None] | None:
     return pin_child
 
 
+def _dump_stacks(pid: int) -> None:
+    """Print where a child that ignored SIGTERM is stuck (py-spy, when it is installed)."""
+    spy = shutil.which("py-spy") or next(
+        (p for p in (str(ROOT / ".venv" / "bin" / "py-spy"), "/tmp/pyspy/bin/py-spy")
+         if Path(p).is_file()), None)
+    if spy is None:
+        return
+    dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    print(f"pid {pid} did not stop on SIGTERM; its threads:\n{dump.stdout}{dump.stderr}",
+          file=sys.stderr)
+
+
 class Child:
     """A child process that is always stopped: `with Child([...]) as child: ...`."""
 
@@ -153,6 +167,7 @@ class Child:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                _dump_stacks(self.pid)
                 self.process.kill()
                 self.process.wait(10)
         return int(self.process.returncode)

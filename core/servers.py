@@ -94,3 +94,18 @@ class Listener:
             self.start()
         else:
             self.stop()
+
+
+#: How often a process waiting to be stopped looks at its stop event.
+STOP_POLL_S = 0.5
+
+
+def wait_until_stopped(stop: threading.Event) -> None:
+    """Wait for a signal handler to set `stop`.
+
+    Never `stop.wait()` without a timeout in the main thread: Linux may deliver SIGTERM to
+    any thread, and Python runs the handler only when the main thread runs bytecode, which
+    it does not while blocked on a lock. Seen: `bellwether up` ignored SIGTERM for 60 s
+    until SIGKILLed (bench/status_page), the main thread asleep in Event.wait."""
+    while not stop.wait(STOP_POLL_S):
+        pass

@@ -41,6 +41,7 @@ import httpx
 
 from core.clock import Clock
 from core.errors import BellwetherError
+from core.servers import wait_until_stopped
 from probes.checks import CheckResult
 from probes.heartbeats import Heartbeat, agent_name
 from probes.locations import EVERY_JOB, ProbeScheduler, Shard
@@ -423,7 +424,8 @@ class Agent:
         self._refresh_now.set()
 
     def wait(self) -> None:
-        self._stop.wait()
+        """Until stopped (a signal handler calls `request_stop`)."""
+        wait_until_stopped(self._stop)
 
     def start(self) -> bool:
         """Drain leftovers, fetch the catalogue (retrying), start probing and refreshing."""
